@@ -1,0 +1,9 @@
+// Command runrollback proves that a Cloud Run service can be rolled back, and rolls
+// it back when a deploy goes bad. See README.md and DESIGN.md for the contract.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(Main(os.Args, os.Stdout, os.Stderr, os.Getenv))
+}
