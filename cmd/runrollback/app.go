@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -100,3 +101,6 @@ func noArgs(c *cli.Context) error {
 	}
 	return nil
 }
+
+// timeNow is the clock of the command layer.
+var timeNow = time.Now

@@ -23,51 +23,12 @@ func probeFlags() []cli.Flag {
 	}
 }
 
-func testCommand(e *env) *cli.Command {
-	return &cli.Command{
-		Name:  "test",
-		Usage: "run the rollback drill: deploy a broken revision, detect it, restore, verify",
-		Flags: withGlobal(probeFlags()...),
-		Action: func(c *cli.Context) error {
-			if _, err := parseGlobal(c, true); err != nil {
-				return err
-			}
-			return errNotYet
-		},
-	}
-}
-
 func guardCommand(e *env) *cli.Command {
 	return &cli.Command{Name: "guard", Usage: "after a deploy: probe, and roll back when unhealthy", Flags: withGlobal(probeFlags()...),
 		Action: func(c *cli.Context) error { return errNotYet }}
 }
 
-func statusCommand(e *env) *cli.Command {
-	return &cli.Command{Name: "status", Usage: "show revisions, traffic and tags", Flags: withGlobal(),
-		Action: func(c *cli.Context) error { return errNotYet }}
-}
-
-func snapshotCommand(e *env) *cli.Command {
-	return &cli.Command{Name: "snapshot", Usage: "write the current split as JSON", Flags: withGlobal(),
-		Action: func(c *cli.Context) error { return errNotYet }}
-}
-
-func rollbackCommand(e *env) *cli.Command {
-	return &cli.Command{Name: "rollback", Usage: "move traffic back to a revision or a snapshot", Flags: withGlobal(probeFlags()...),
-		Action: func(c *cli.Context) error { return errNotYet }}
-}
-
 func recoverCommand(e *env) *cli.Command {
 	return &cli.Command{Name: "recover", Usage: "finish or undo an interrupted run", Flags: withGlobal(),
-		Action: func(c *cli.Context) error { return errNotYet }}
-}
-
-func probeCommand(e *env) *cli.Command {
-	return &cli.Command{Name: "probe", Usage: "check one URL's health and version", Flags: withGlobal(probeFlags()...),
-		Action: func(c *cli.Context) error { return errNotYet }}
-}
-
-func fakeCommand(e *env) *cli.Command {
-	return &cli.Command{Name: "fake", Usage: "run the fake Cloud Run on loopback until interrupted", Flags: withGlobal(),
 		Action: func(c *cli.Context) error { return errNotYet }}
 }

@@ -29,3 +29,7 @@ var (
 	// ErrNotRestored: the run stopped and the prior split could not be confirmed restored.
 	ErrNotRestored = errors.New("restore not confirmed")
 )
+
+// ErrRefused: Cloud Run refused the request in the service's current state
+// (FAILED_PRECONDITION), e.g. deleting a revision that can still receive traffic.
+var ErrRefused = errors.New("refused by Cloud Run")

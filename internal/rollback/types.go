@@ -36,7 +36,10 @@ type Target struct {
 // "LATEST=100", with "@tag" appended when tagged.
 func (t Target) String() string {
 	name := t.Revision
-	if t.Latest {
+	switch {
+	case t.Latest && t.Revision != "":
+		name = "LATEST(" + t.Revision + ")"
+	case t.Latest:
 		name = "LATEST"
 	}
 	s := fmt.Sprintf("%s=%d", name, t.Percent)
@@ -47,7 +50,8 @@ func (t Target) String() string {
 }
 
 // TargetStatus is one entry of the actual split: what Cloud Run serves now, with
-// LATEST targets resolved to a revision and a URI for each tag.
+// a URI for each tag. A LATEST entry has Latest set and Revision naming the
+// revision it resolved to.
 type TargetStatus struct {
 	Target
 	URI string `json:"uri,omitempty"`
@@ -70,9 +74,11 @@ func (s Split) Equal(o Split) bool { return slices.Equal(s, o) }
 
 // Template is the revision template of a service, as far as the drill needs to
 // see it. Raw is the adapter's own encoding of the whole template; writing it back
-// restores the template exactly.
+// restores the template exactly. Hash identifies the template without its revision
+// name: two templates with equal hashes build the same revision.
 type Template struct {
 	Revision string            `json:"revision,omitempty"`
+	Hash     string            `json:"hash,omitempty"`
 	Image    string            `json:"image,omitempty"`
 	Env      map[string]string `json:"env,omitempty"`
 	Raw      []byte            `json:"raw,omitempty"`
@@ -96,11 +102,12 @@ type Service struct {
 	Template              Template          `json:"template"`
 }
 
-// ActualSplit is the actual split as a Split (LATEST resolved, URIs dropped).
+// ActualSplit is the actual split as a Split of revisions (LATEST resolved,
+// URIs dropped).
 func (s *Service) ActualSplit() Split {
 	out := make(Split, 0, len(s.TrafficStatuses))
 	for _, st := range s.TrafficStatuses {
-		out = append(out, st.Target)
+		out = append(out, Target{Revision: st.Revision, Percent: st.Percent, Tag: st.Tag})
 	}
 	return out
 }

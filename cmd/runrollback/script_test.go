@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/rogpeppe/go-internal/testscript"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runrollback/runrollback/fakes/fakeapp"
+	"github.com/runrollback/runrollback/fakes/fakerun"
+	"github.com/runrollback/runrollback/internal/cloudrun"
+	"github.com/runrollback/runrollback/internal/rollback"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"runrollback": func() { os.Exit(Main(os.Args, os.Stdout, os.Stderr, os.Getenv)) },
+	})
+}
+
+// TestScripts runs testdata/script/*.txtar: the real command, as a user runs it,
+// against a fake Cloud Run started for each script (seeded from the script's
+// world.json when it has one, else the default world).
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		Setup:               setupFake,
+		Cmds:                scriptCmds,
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+	})
+}
+
+type fakeKey struct{}
+
+// scriptFake is the fake a script runs against, and its state at the start.
+type scriptFake struct {
+	srv       *fakerun.Server
+	plane     *fakeapp.Plane
+	writes0   int
+	templates map[string]*runpb.RevisionTemplate
+}
+
+func setupFake(env *testscript.Env) error {
+	world := fakerun.DefaultWorld()
+	if seed := filepath.Join(env.WorkDir, "world.json"); fileExists(seed) {
+		w, err := fakerun.LoadWorld(seed)
+		if err != nil {
+			return err
+		}
+		world = w
+	}
+	srv, err := fakerun.NewServer()
+	if err != nil {
+		return err
+	}
+	plane := fakeapp.New(srv)
+	env.Defer(func() { plane.Close(); srv.Close() })
+	if err := srv.Seed(world); err != nil {
+		return err
+	}
+	f := &scriptFake{srv: srv, plane: plane, writes0: srv.Writes(), templates: map[string]*runpb.RevisionTemplate{}}
+	for _, s := range srv.Services() {
+		f.templates[s.GetName()] = s.GetTemplate()
+	}
+	env.Values[fakeKey{}] = f
+	env.Setenv("CLOUD_RUN_EMULATOR_HOST", srv.Addr)
+	env.Setenv("GOOGLE_CLOUD_PROJECT", "local-project")
+	env.Setenv("CLOUDSDK_RUN_REGION", "us-central1")
+	env.Setenv("RUNROLLBACK_STATE_DIR", filepath.Join(env.WorkDir, "state"))
+	env.Setenv("NO_COLOR", "1")
+	for _, s := range srv.Services() {
+		name := strings.ToUpper(strings.ReplaceAll(shortResource(s.GetName()), "-", "_"))
+		env.Setenv(name+"_URL", s.GetUri())
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func fakeOf(ts *testscript.TestScript) *scriptFake {
+	return ts.Value(fakeKey{}).(*scriptFake)
+}
+
+func fullName(name string) string {
+	return "projects/local-project/locations/us-central1/services/" + name
+}
+
+func renderTargets[T interface {
+	GetType() runpb.TrafficTargetAllocationType
+	GetRevision() string
+	GetPercent() int32
+	GetTag() string
+}](targets []T) string {
+	var parts []string
+	for _, t := range targets {
+		name := t.GetRevision()
+		if t.GetType() == runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST && name == "" {
+			name = "LATEST"
+		}
+		s := fmt.Sprintf("%s=%d", shortResource(name), t.GetPercent())
+		if t.GetTag() != "" {
+			s += "@" + t.GetTag()
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// adapter is a Cloud Run client on the script's fake, for commands that play
+// another writer (a deploy workflow, a teammate).
+func adapter(ts *testscript.TestScript) *cloudrun.Client {
+	c, err := cloudrun.New(context.Background(), cloudrun.Config{EmulatorHost: fakeOf(ts).srv.Addr, OperationTimeout: 2 * time.Second, PollInterval: 10 * time.Millisecond})
+	ts.Check(err)
+	ts.Defer(func() { _ = c.Close() })
+	return c
+}
+
+func scriptRef(name string) rollback.ServiceRef {
+	return rollback.ServiceRef{Project: "local-project", Region: "us-central1", Name: name}
+}
+
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	// deploy SERVICE REVISION [KEY=VALUE...]: another writer deploys a revision
+	// from the current template with env changes and sends it 100% of traffic
+	// (a deploy workflow's "gcloud run deploy"). With neg, the deploy is
+	// expected to fail (a revision that cannot start).
+	"deploy": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) < 2 {
+			ts.Fatalf("usage: deploy SERVICE REVISION [KEY=VALUE...]")
+		}
+		c := adapter(ts)
+		ref := scriptRef(args[0])
+		svc, err := c.GetService(context.Background(), ref)
+		ts.Check(err)
+		env := map[string]string{}
+		for _, kv := range args[2:] {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		_, err = c.DeployRevision(context.Background(), ref, svc.Etag, rollback.Deploy{Revision: args[1], Env: env, Traffic: rollback.Split{{Revision: args[1], Percent: 100}}})
+		if (err == nil) == neg {
+			ts.Fatalf("deploy %s: %v", args[1], err)
+		}
+	},
+	// reconciling SERVICE SPLIT: another writer's traffic change that Cloud Run
+	// has accepted but not yet rolled out (desired differs from actual).
+	"reconciling": func(ts *testscript.TestScript, neg bool, args []string) {
+		f := fakeOf(ts)
+		c := adapter(ts)
+		ref := scriptRef(args[0])
+		split, err := rollback.ParseSplit(args[1])
+		ts.Check(err)
+		svc, err := c.GetService(context.Background(), ref)
+		ts.Check(err)
+		f.srv.HoldOperations(true)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if _, err := c.UpdateTraffic(ctx, ref, svc.Etag, split); !errors.Is(err, rollback.ErrPending) {
+			ts.Fatalf("reconciling: UpdateTraffic = %v, want it pending", err)
+		}
+		f.srv.HoldOperations(false)
+	},
+	// release: let held operations finish.
+	"release": func(ts *testscript.TestScript, neg bool, args []string) {
+		fakeOf(ts).srv.ReleaseOperations()
+	},
+	// traffic SERVICE WANT: the service's desired traffic list, as "rev=pct@tag, ...".
+	"traffic": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: traffic SERVICE WANT")
+		}
+		svc := fakeOf(ts).srv.Service(fullName(args[0]))
+		if svc == nil {
+			ts.Fatalf("no service %s", args[0])
+		}
+		got := renderTargets(svc.GetTraffic())
+		if (got == args[1]) == neg {
+			ts.Fatalf("traffic of %s = %q, want %s%q", args[0], got, map[bool]string{true: "not ", false: ""}[neg], args[1])
+		}
+	},
+	// actual SERVICE WANT: the service's actual split (traffic_statuses).
+	"actual": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: actual SERVICE WANT")
+		}
+		svc := fakeOf(ts).srv.Service(fullName(args[0]))
+		got := renderTargets(svc.GetTrafficStatuses())
+		if (got == args[1]) == neg {
+			ts.Fatalf("actual split of %s = %q, want %q", args[0], got, args[1])
+		}
+	},
+	// writes N: accepted writes since the script started.
+	"writes": func(ts *testscript.TestScript, neg bool, args []string) {
+		f := fakeOf(ts)
+		want, err := strconv.Atoi(args[0])
+		ts.Check(err)
+		if got := f.srv.Writes() - f.writes0; (got == want) == neg {
+			ts.Fatalf("writes = %d, want %d", got, want)
+		}
+	},
+	// fault METHOD N CODE: the next N calls of METHOD fail with CODE.
+	"fault": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 3 {
+			ts.Fatalf("usage: fault METHOD N CODE")
+		}
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		var code codes.Code
+		ts.Check(code.UnmarshalJSON([]byte(strconv.Quote(args[2]))))
+		fakeOf(ts).srv.FailNext(args[0], n, code, "injected by the test")
+	},
+	// clean SERVICE: nothing of ours is left — no runrollback annotation, no drill
+	// tag, no drill revision — and the template equals the one at the start
+	// (revision name aside).
+	"clean": func(ts *testscript.TestScript, neg bool, args []string) {
+		f := fakeOf(ts)
+		svc := f.srv.Service(fullName(args[0]))
+		var problems []string
+		for k := range svc.GetAnnotations() {
+			if strings.HasPrefix(k, "runrollback.dev/") {
+				problems = append(problems, "annotation "+k)
+			}
+		}
+		for _, t := range svc.GetTraffic() {
+			if strings.HasPrefix(t.GetTag(), "drill-") {
+				problems = append(problems, "tag "+t.GetTag())
+			}
+		}
+		for _, r := range f.srv.Revisions(svc.GetName()) {
+			if strings.Contains(shortResource(r.GetName()), "-drill-") {
+				problems = append(problems, "revision "+shortResource(r.GetName()))
+			}
+		}
+		want := proto.Clone(f.templates[svc.GetName()]).(*runpb.RevisionTemplate)
+		got := proto.Clone(svc.GetTemplate()).(*runpb.RevisionTemplate)
+		want.Revision, got.Revision = "", ""
+		if !proto.Equal(want, got) {
+			problems = append(problems, fmt.Sprintf("template differs: %v, want %v", got, want))
+		}
+		if (len(problems) == 0) == neg {
+			ts.Fatalf("clean %s: %s", args[0], strings.Join(problems, "; "))
+		}
+	},
+}

@@ -1,0 +1,433 @@
+package cloudrun
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	lroauto "cloud.google.com/go/longrunning/autogen"
+	run "cloud.google.com/go/run/apiv2"
+	"cloud.google.com/go/run/apiv2/runpb"
+	gax "github.com/googleapis/gax-go/v2"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/runrollback/runrollback/internal/rollback"
+)
+
+// Config says how to reach Cloud Run and how patient to be.
+type Config struct {
+	// EmulatorHost, when set, means plaintext gRPC to HOST:PORT without credentials.
+	EmulatorHost string
+	// Options are extra client options (credentials, endpoint) for real Cloud Run.
+	Options []option.ClientOption
+	// CallTimeout bounds one RPC attempt. Default 30s.
+	CallTimeout time.Duration
+	// Retry is the backoff for retried calls.
+	Retry Backoff
+	// OperationTimeout bounds the wait for a long-running operation. Default 5m.
+	OperationTimeout time.Duration
+	// PollInterval is the first delay between operation polls. Default 500ms
+	// (backing off to 5s); emulators finish operations at once.
+	PollInterval time.Duration
+	// Sleep waits or returns early when ctx ends; tests inject it. Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Backoff is a capped, jittered exponential backoff.
+type Backoff struct {
+	Initial     time.Duration // default 200ms
+	Max         time.Duration // default 5s
+	MaxAttempts int           // attempts in all, default 5
+}
+
+func (b Backoff) delay(attempt int, jitter float64) time.Duration {
+	d := cmp.Or(b.Initial, 200*time.Millisecond) << min(attempt, 20)
+	d = min(d, cmp.Or(b.Max, 5*time.Second))
+	// Full jitter in [d/2, d].
+	return d/2 + time.Duration(jitter*float64(d/2))
+}
+
+// Client talks to the Cloud Run Admin API v2. It implements rollback.CloudRun.
+type Client struct {
+	services  *run.ServicesClient
+	revisions *run.RevisionsClient
+	cfg       Config
+	reads     atomic.Int64
+	writes    atomic.Int64
+}
+
+var _ rollback.CloudRun = (*Client)(nil)
+
+// New dials Cloud Run (or the emulator named in cfg).
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	opts := append([]option.ClientOption(nil), cfg.Options...)
+	if cfg.EmulatorHost != "" {
+		opts = append(opts,
+			option.WithEndpoint(cfg.EmulatorHost),
+			option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+		)
+	}
+	svcs, err := run.NewServicesClient(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Cloud Run: %w", err)
+	}
+	revs, err := run.NewRevisionsClient(ctx, opts...)
+	if err != nil {
+		svcs.Close()
+		return nil, fmt.Errorf("connect to Cloud Run: %w", err)
+	}
+	// Our own loop owns retries and deadlines: the generated defaults would retry
+	// with a 1 s initial backoff, and drop their timeouts under a context deadline.
+	svcs.CallOptions = &run.ServicesCallOptions{}
+	revs.CallOptions = &run.RevisionsCallOptions{}
+	svcs.LROClient.CallOptions = &lroauto.OperationsCallOptions{}
+	revs.LROClient.CallOptions = &lroauto.OperationsCallOptions{}
+	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, 30*time.Second)
+	cfg.OperationTimeout = cmp.Or(cfg.OperationTimeout, 5*time.Minute)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, 500*time.Millisecond)
+	cfg.Retry.MaxAttempts = cmp.Or(cfg.Retry.MaxAttempts, 5)
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
+	return &Client{services: svcs, revisions: revs, cfg: cfg}, nil
+}
+
+// Close closes the connections.
+func (c *Client) Close() error {
+	return errors.Join(c.services.Close(), c.revisions.Close())
+}
+
+// Calls returns the number of read and write RPCs sent so far (each attempt counts).
+func (c *Client) Calls() (reads, writes int64) { return c.reads.Load(), c.writes.Load() }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryable says whether an attempt's error may be retried, and after how long
+// at least (a server-requested delay).
+func retryable(err error) (bool, time.Duration) {
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return true, retryDelay(err)
+	case codes.ResourceExhausted:
+		// Only when the server says when to come back.
+		if d := retryDelay(err); d > 0 {
+			return true, d
+		}
+	}
+	return false, 0
+}
+
+// call runs fn with a per-attempt deadline, retrying as the policy allows. It
+// returns the last raw error (not mapped), so writes can inspect it.
+func (c *Client) call(ctx context.Context, write bool, fn func(ctx context.Context) error) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		if write {
+			c.writes.Add(1)
+		} else {
+			c.reads.Add(1)
+		}
+		actx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		err = fn(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		ok, floor := retryable(err)
+		if !ok || attempt+1 >= c.cfg.Retry.MaxAttempts {
+			return err
+		}
+		d := max(c.cfg.Retry.delay(attempt, rand.Float64()), floor)
+		if dl, has := ctx.Deadline(); has && time.Until(dl) < d {
+			return err
+		}
+		if serr := c.cfg.Sleep(ctx, d); serr != nil {
+			return err
+		}
+	}
+}
+
+// GetService reads a service.
+func (c *Client) GetService(ctx context.Context, ref rollback.ServiceRef) (*rollback.Service, error) {
+	s, err := c.getService(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return toService(s)
+}
+
+func (c *Client) getService(ctx context.Context, ref rollback.ServiceRef) (*runpb.Service, error) {
+	var s *runpb.Service
+	err := c.call(ctx, false, func(ctx context.Context) error {
+		var err error
+		s, err = c.services.GetService(ctx, &runpb.GetServiceRequest{Name: ref.FullName()})
+		return err
+	})
+	if err != nil {
+		return nil, mapErr(fmt.Sprintf("read service %q", ref.Name), err)
+	}
+	return s, nil
+}
+
+// ListRevisions lists a service's revisions, newest first.
+func (c *Client) ListRevisions(ctx context.Context, ref rollback.ServiceRef) ([]rollback.Revision, error) {
+	var out []rollback.Revision
+	token := ""
+	for {
+		var resp *runpb.ListRevisionsResponse
+		err := c.call(ctx, false, func(ctx context.Context) error {
+			it := c.revisions.ListRevisions(ctx, &runpb.ListRevisionsRequest{Parent: ref.FullName(), PageSize: 100, PageToken: token})
+			_, err := it.Next()
+			if err != nil && !errors.Is(err, iterator.Done) {
+				return err
+			}
+			r, _ := it.Response.(*runpb.ListRevisionsResponse)
+			resp = r
+			return nil
+		})
+		if err != nil {
+			return nil, mapErr(fmt.Sprintf("list revisions of %q", ref.Name), err)
+		}
+		if resp == nil {
+			return out, nil
+		}
+		for _, r := range resp.GetRevisions() {
+			out = append(out, toRevision(r))
+		}
+		token = resp.GetNextPageToken()
+		if token == "" {
+			return out, nil
+		}
+	}
+}
+
+// update sends one UpdateService and waits for its operation. applied reports
+// whether a service read after an ambiguous failure shows our change, so that a
+// lost reply is never answered with a second write.
+func (c *Client) update(ctx context.Context, op string, ref rollback.ServiceRef, req *runpb.UpdateServiceRequest, applied func(*runpb.Service) bool) (*rollback.Service, error) {
+	etag := req.GetService().GetEtag()
+	var lro *run.UpdateServiceOperation
+	ambiguous := false // an attempt may have applied without our seeing the reply
+	err := c.call(ctx, true, func(ctx context.Context) error {
+		var err error
+		lro, err = c.services.UpdateService(ctx, req)
+		switch status.Code(err) {
+		case codes.DeadlineExceeded, codes.Unavailable, codes.Unknown, codes.Canceled:
+			ambiguous = true
+		}
+		return err
+	})
+	if err != nil {
+		// After an ambiguous attempt, a stale etag on the retry may be our own
+		// first write: re-read and look before calling it a conflict.
+		if ambiguous {
+			cur, rerr := c.getService(context.WithoutCancel(ctx), ref)
+			if rerr == nil && cur.GetEtag() != etag && applied(cur) {
+				return c.settle(ctx, op, ref, cur)
+			}
+		}
+		return nil, mapErr(op, err)
+	}
+	return c.waitUpdate(ctx, op, lro)
+}
+
+// settle waits, by reading, until a service whose change was applied (but whose
+// operation we lost) has reconciled.
+func (c *Client) settle(ctx context.Context, op string, ref rollback.ServiceRef, cur *runpb.Service) (*rollback.Service, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout)
+	defer cancel()
+	for attempt := 0; cur.GetReconciling() || cur.GetObservedGeneration() < cur.GetGeneration(); attempt++ {
+		if err := c.cfg.Sleep(ctx, c.pollDelay(attempt)); err != nil {
+			return nil, &rollback.PendingError{Op: op, Err: err}
+		}
+		var err error
+		if cur, err = c.getService(ctx, ref); err != nil {
+			return nil, err
+		}
+	}
+	return toService(cur)
+}
+
+func (c *Client) pollDelay(attempt int) time.Duration {
+	return min(c.cfg.PollInterval<<min(attempt, 10), 10*c.cfg.PollInterval, 5*time.Second)
+}
+
+// waitUpdate polls an update operation to its end with our own loop. A failed poll
+// is retried; the operation is reported pending (with its name) when time runs out.
+func (c *Client) waitUpdate(ctx context.Context, op string, lro *run.UpdateServiceOperation) (*rollback.Service, error) {
+	s, err := pollOp(ctx, c, op, lro)
+	if err != nil {
+		return nil, err
+	}
+	return toService(s)
+}
+
+// operation is what the generated *Operation wrappers have in common.
+type operation[T any] interface {
+	Poll(ctx context.Context, opts ...gax.CallOption) (T, error)
+	Done() bool
+	Name() string
+}
+
+func pollOp[T any](ctx context.Context, c *Client, op string, lro operation[T]) (T, error) {
+	var zero T
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout)
+	defer cancel()
+	var lastPollErr error
+	for attempt := 0; ; attempt++ {
+		if !lro.Done() {
+			c.reads.Add(1)
+		}
+		pctx, pcancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		res, err := lro.Poll(pctx)
+		pcancel()
+		if lro.Done() {
+			if err != nil {
+				return zero, mapErr(op, err)
+			}
+			return res, nil
+		}
+		if err != nil {
+			lastPollErr = mapErr("poll operation "+lro.Name(), err)
+			if k := status.Code(err); k == codes.PermissionDenied || k == codes.Unauthenticated || k == codes.NotFound {
+				return zero, &rollback.PendingError{Op: op, Operation: lro.Name(), Err: lastPollErr}
+			}
+		}
+		if serr := c.cfg.Sleep(ctx, c.pollDelay(attempt)); serr != nil {
+			return zero, &rollback.PendingError{Op: op, Operation: lro.Name(), Err: cmp.Or(lastPollErr, serr)}
+		}
+	}
+}
+
+// ResumeOperation waits for an update operation started earlier, by name.
+func (c *Client) ResumeOperation(ctx context.Context, name string) (*rollback.Service, error) {
+	return c.waitUpdate(ctx, "resume operation "+name, c.services.UpdateServiceOperation(name))
+}
+
+func sameTraffic(want []*runpb.TrafficTarget) func(*runpb.Service) bool {
+	return func(s *runpb.Service) bool {
+		got := s.GetTraffic()
+		if len(got) != len(want) {
+			return false
+		}
+		for i := range got {
+			a, b := got[i], want[i]
+			if a.GetType() != b.GetType() || shortName(a.GetRevision()) != b.GetRevision() || a.GetPercent() != b.GetPercent() || a.GetTag() != b.GetTag() {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// UpdateTraffic is a traffic-only write carrying etag.
+func (c *Client) UpdateTraffic(ctx context.Context, ref rollback.ServiceRef, etag string, traffic rollback.Split) (*rollback.Service, error) {
+	pt := toProtoTraffic(traffic)
+	req := &runpb.UpdateServiceRequest{
+		Service:    &runpb.Service{Name: ref.FullName(), Etag: etag, Traffic: pt},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"traffic"}},
+	}
+	return c.update(ctx, fmt.Sprintf("update traffic of %q", ref.Name), ref, req, sameTraffic(pt))
+}
+
+// DeployRevision writes the current template, changed as d says, with d.Traffic.
+func (c *Client) DeployRevision(ctx context.Context, ref rollback.ServiceRef, etag string, d rollback.Deploy) (*rollback.Service, error) {
+	op := fmt.Sprintf("deploy revision %q of %q", d.Revision, ref.Name)
+	cur, err := c.getService(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if cur.GetEtag() != etag {
+		return nil, &Error{Op: op, Kind: rollback.ErrConflict, Code: codes.Aborted, Message: "the service changed since it was read"}
+	}
+	tmpl := cur.GetTemplate()
+	if err := applyDeploy(tmpl, d); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	pt := toProtoTraffic(d.Traffic)
+	req := &runpb.UpdateServiceRequest{
+		Service:    &runpb.Service{Name: ref.FullName(), Etag: etag, Template: tmpl, Traffic: pt},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"template", "traffic"}},
+	}
+	return c.update(ctx, op, ref, req, func(s *runpb.Service) bool {
+		return s.GetTemplate().GetRevision() == d.Revision && sameTraffic(pt)(s)
+	})
+}
+
+// ReplaceTemplate writes a template saved from an earlier read back, with traffic.
+// The saved revision name is cleared, so Cloud Run builds a fresh revision from
+// the original configuration.
+func (c *Client) ReplaceTemplate(ctx context.Context, ref rollback.ServiceRef, etag string, t rollback.Template, traffic rollback.Split) (*rollback.Service, error) {
+	op := fmt.Sprintf("restore the template of %q", ref.Name)
+	tmpl, err := decodeTemplate(t)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	tmpl.Revision = ""
+	pt := toProtoTraffic(traffic)
+	req := &runpb.UpdateServiceRequest{
+		Service:    &runpb.Service{Name: ref.FullName(), Etag: etag, Template: tmpl, Traffic: pt},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"template", "traffic"}},
+	}
+	return c.update(ctx, op, ref, req, sameTraffic(pt))
+}
+
+// SetAnnotations replaces the service's annotations.
+func (c *Client) SetAnnotations(ctx context.Context, ref rollback.ServiceRef, etag string, annotations map[string]string) (*rollback.Service, error) {
+	req := &runpb.UpdateServiceRequest{
+		Service:    &runpb.Service{Name: ref.FullName(), Etag: etag, Annotations: annotations},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"annotations"}},
+	}
+	return c.update(ctx, fmt.Sprintf("update annotations of %q", ref.Name), ref, req, func(s *runpb.Service) bool {
+		got := s.GetAnnotations()
+		for k, v := range annotations {
+			if got[k] != v {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// DeleteRevision deletes a revision and waits for the operation.
+func (c *Client) DeleteRevision(ctx context.Context, ref rollback.ServiceRef, revision string) error {
+	op := fmt.Sprintf("delete revision %q", revision)
+	name := ref.FullName() + "/revisions/" + revision
+	var lro *run.DeleteRevisionOperation
+	err := c.call(ctx, true, func(ctx context.Context) error {
+		var err error
+		lro, err = c.revisions.DeleteRevision(ctx, &runpb.DeleteRevisionRequest{Name: name})
+		return err
+	})
+	if err != nil {
+		if status.Code(err) == codes.NotFound {
+			return nil // already gone: deleting is idempotent for us
+		}
+		return mapErr(op, err)
+	}
+	_, err = pollOp(ctx, c, op, lro)
+	return err
+}

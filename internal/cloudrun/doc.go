@@ -1,0 +1,19 @@
+// Package cloudrun adapts runrollback's domain (package rollback) to the Cloud Run
+// Admin API v2 through Google's generated client, cloud.google.com/go/run/apiv2.
+// It is the only package that sees runpb.
+//
+// The adapter owns what the generated client leaves to its caller:
+//   - a deadline on every call and an AIP-194 retry policy: only UNAVAILABLE is
+//     retried (reads always; writes because every write carries an etag, so a
+//     duplicate cannot apply twice), and RESOURCE_EXHAUSTED after the delay the
+//     server asks for, with capped, jittered backoff;
+//   - an ambiguous write (the reply lost after the change applied) is settled by
+//     re-reading the service, never by writing blindly again;
+//   - long-running operations are polled by our own loop, resumable by name
+//     (ResumeOperation), tolerant of failed polls;
+//   - gRPC codes map to the domain errors of package rollback in one function (mapErr);
+//   - reads and writes are counted for the report.
+//
+// New dials Cloud Run with Application Default Credentials, or, given an emulator
+// host, plaintext gRPC without credentials (the fake started by `runrollback fake`).
+package cloudrun

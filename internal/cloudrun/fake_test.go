@@ -1,0 +1,314 @@
+package cloudrun_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"cloud.google.com/go/run/apiv2/runpb"
+
+	"github.com/runrollback/runrollback/fakes/fakerun"
+	"github.com/runrollback/runrollback/internal/cloudrun"
+	"github.com/runrollback/runrollback/internal/rollback"
+)
+
+var apiRef = rollback.ServiceRef{Project: "local-project", Region: "us-central1", Name: "api"}
+
+// sleeps records the adapter's waits instead of sleeping, and can run a hook at
+// each (to release a held operation, say).
+type sleeps struct {
+	mu     sync.Mutex
+	waits  []time.Duration
+	onWait func(n int)
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.waits = append(s.waits, d)
+	n := len(s.waits)
+	hook := s.onWait
+	s.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
+	return ctx.Err()
+}
+
+func (s *sleeps) all() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+type fakeEnv struct {
+	contractEnv
+	srv    *fakerun.Server
+	sleeps *sleeps
+}
+
+func newFake(t *testing.T, mod func(*cloudrun.Config)) fakeEnv {
+	t.Helper()
+	srv := fakerun.NewTestServer(t)
+	if err := srv.Seed(fakerun.DefaultWorld()); err != nil {
+		t.Fatalf("Seed() = %v", err)
+	}
+	sl := &sleeps{}
+	cfg := cloudrun.Config{EmulatorHost: srv.Addr, Sleep: sl.sleep, CallTimeout: 5 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := cloudrun.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("cloudrun.New() = %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return fakeEnv{contractEnv: contractEnv{client: c, ref: apiRef, older: "api-00001-abc"}, srv: srv, sleeps: sl}
+}
+
+func TestContractFake(t *testing.T) {
+	testContract(t, func(t *testing.T) contractEnv { return newFake(t, nil).contractEnv })
+}
+
+func TestUnavailableTwiceThenOK(t *testing.T) {
+	e := newFake(t, nil)
+	e.srv.FailNext("GetService", 2, codes.Unavailable, "try again")
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatalf("GetService after 2 UNAVAILABLE = %v, want success", err)
+	}
+	if got := e.srv.Calls()["GetService"]; got != 3 {
+		t.Errorf("GetService calls = %d, want 3", got)
+	}
+	if w := e.sleeps.all(); len(w) != 2 || w[1] < w[0]/2 {
+		t.Errorf("backoff waits = %v, want 2 growing waits", w)
+	}
+	e.srv.FailNext("UpdateService", 2, codes.Unavailable, "try again")
+	after, err := e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, rollback.Split{{Revision: "api-00001-abc", Percent: 100}})
+	if err != nil {
+		t.Fatalf("UpdateTraffic after 2 UNAVAILABLE = %v", err)
+	}
+	if after.Generation != svc.Generation+1 {
+		t.Errorf("generation = %d, want %d (one write applied)", after.Generation, svc.Generation+1)
+	}
+}
+
+func TestUnavailableTooLong(t *testing.T) {
+	e := newFake(t, nil)
+	e.srv.FailNext("GetService", 100, codes.Unavailable, "down")
+	_, err := e.client.GetService(t.Context(), apiRef)
+	if !errors.Is(err, rollback.ErrUnavailable) {
+		t.Fatalf("GetService while down = %v, want ErrUnavailable", err)
+	}
+	if got := e.srv.Calls()["GetService"]; got != 5 {
+		t.Errorf("GetService attempts = %d, want 5 (the policy's limit)", got)
+	}
+}
+
+func TestNonRetryableCodesMap(t *testing.T) {
+	for _, tc := range []struct {
+		code codes.Code
+		want error
+	}{
+		{codes.PermissionDenied, rollback.ErrPermission},
+		{codes.Unauthenticated, rollback.ErrUnauthenticated},
+		{codes.NotFound, rollback.ErrNotFound},
+		{codes.Aborted, rollback.ErrConflict},
+		{codes.InvalidArgument, rollback.ErrInvalid},
+		{codes.ResourceExhausted, rollback.ErrQuota},
+	} {
+		t.Run(tc.code.String(), func(t *testing.T) {
+			e := newFake(t, nil)
+			svc, err := e.client.GetService(t.Context(), apiRef)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.srv.FailNext("UpdateService", 1, tc.code, "injected")
+			_, err = e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, rollback.Split{{Revision: "api-00001-abc", Percent: 100}})
+			if !errors.Is(err, tc.want) {
+				t.Errorf("UpdateTraffic with %s = %v, want %v", tc.code, err, tc.want)
+			}
+			if got := e.srv.Calls()["UpdateService"]; got != 1 {
+				t.Errorf("UpdateService attempts = %d, want 1 (not retried)", got)
+			}
+			if cur := e.srv.Service(apiRef.FullName()); cur.GetGeneration() != svc.Generation {
+				t.Errorf("generation moved to %d after a refused write", cur.GetGeneration())
+			}
+		})
+	}
+}
+
+func TestResourceExhaustedWithRetryInfo(t *testing.T) {
+	e := newFake(t, nil)
+	st, err := status.New(codes.ResourceExhausted, "quota").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(3 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.FailNextWithDetails("GetService", 1, st)
+	if _, err := e.client.GetService(t.Context(), apiRef); err != nil {
+		t.Fatalf("GetService after RESOURCE_EXHAUSTED with RetryInfo = %v", err)
+	}
+	if w := e.sleeps.all(); len(w) != 1 || w[0] < 3*time.Second {
+		t.Errorf("waits = %v, want one wait of at least the 3s the server asked for", w)
+	}
+}
+
+func TestLostReplyIsNotWrittenTwice(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.LoseReply("UpdateService", 1, codes.DeadlineExceeded)
+	to := rollback.Split{{Revision: "api-00001-abc", Percent: 100}}
+	after, err := e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, to)
+	if err != nil {
+		t.Fatalf("UpdateTraffic with a lost reply = %v, want success (applied)", err)
+	}
+	if !after.Traffic.Equal(to) || after.Generation != svc.Generation+1 {
+		t.Errorf("after: traffic %s generation %d; want %s at generation %d", after.Traffic, after.Generation, to, svc.Generation+1)
+	}
+	if got := e.srv.Calls()["UpdateService"]; got != 1 {
+		t.Errorf("UpdateService calls = %d, want 1 (settled by a read, not a second write)", got)
+	}
+}
+
+func TestLostReplyThenRetryFindsOwnWrite(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first attempt applies but answers UNAVAILABLE: the retry carries the
+	// old etag and is refused, and the adapter must see its own write.
+	e.srv.LoseReply("UpdateService", 1, codes.Unavailable)
+	to := rollback.Split{{Revision: "api-00001-abc", Percent: 100}}
+	after, err := e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, to)
+	if err != nil {
+		t.Fatalf("UpdateTraffic = %v, want success", err)
+	}
+	if after.Generation != svc.Generation+1 {
+		t.Errorf("generation = %d, want %d (applied once)", after.Generation, svc.Generation+1)
+	}
+}
+
+func TestOperationPollFailsThenCompletes(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.HoldOperations(true)
+	e.srv.FailNext("GetOperation", 2, codes.Unavailable, "poll failed")
+	e.sleeps.onWait = func(n int) {
+		if n == 3 { // two failed polls, then let the operation finish
+			e.srv.ReleaseOperations()
+		}
+	}
+	to := rollback.Split{{Revision: "api-00001-abc", Percent: 100}}
+	after, err := e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, to)
+	if err != nil {
+		t.Fatalf("UpdateTraffic with failing polls = %v, want success", err)
+	}
+	if !after.Traffic.Equal(to) {
+		t.Errorf("traffic = %s, want %s", after.Traffic, to)
+	}
+	if got := e.srv.Calls()["UpdateService"]; got != 1 {
+		t.Errorf("UpdateService calls = %d, want 1", got)
+	}
+}
+
+func TestOperationNeverFinishesThenResume(t *testing.T) {
+	e := newFake(t, func(c *cloudrun.Config) { c.OperationTimeout = time.Second })
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.HoldOperations(true)
+	// The injected sleep returns at once, so end the wait by cancelling after some polls.
+	ctx, cancel := context.WithCancel(t.Context())
+	e.sleeps.onWait = func(n int) {
+		if n == 5 {
+			cancel()
+		}
+	}
+	_, err = e.client.UpdateTraffic(ctx, apiRef, svc.Etag, rollback.Split{{Revision: "api-00001-abc", Percent: 100}})
+	if !errors.Is(err, rollback.ErrPending) {
+		t.Fatalf("UpdateTraffic with an operation that never ends = %v, want ErrPending", err)
+	}
+	name := rollback.OperationName(err)
+	if name == "" {
+		t.Fatalf("error %v carries no operation name", err)
+	}
+	e.sleeps.onWait = nil
+	e.srv.ReleaseOperations()
+	got, err := e.client.ResumeOperation(t.Context(), name)
+	if err != nil {
+		t.Fatalf("ResumeOperation(%s) = %v", name, err)
+	}
+	if got.Traffic.String() != "api-00001-abc=100" {
+		t.Errorf("resumed service traffic = %s", got.Traffic)
+	}
+}
+
+func TestOperationEndsInError(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.FailOperations(1, codes.Internal, "rollout failed")
+	_, err = e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, rollback.Split{{Revision: "api-00001-abc", Percent: 100}})
+	var ce *cloudrun.Error
+	if !errors.As(err, &ce) || ce.Code != codes.Internal {
+		t.Fatalf("UpdateTraffic whose operation fails = %v, want a *cloudrun.Error with INTERNAL", err)
+	}
+}
+
+func TestStartupFailureIsNotReady(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "api-drill-bad001"
+	_, err = e.client.DeployRevision(t.Context(), apiRef, svc.Etag, rollback.Deploy{
+		Revision: name, Env: map[string]string{"RUNROLLBACK_BREAK": "startup"},
+		Traffic: rollback.Split{{Revision: "api-00002-def", Percent: 100}, {Revision: name, Tag: "drill-bad001"}},
+	})
+	if !errors.Is(err, rollback.ErrNotReady) {
+		t.Fatalf("DeployRevision of a revision that cannot start = %v, want ErrNotReady", err)
+	}
+	cur, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cur.ActualSplit().String(); got != "api-00002-def=100" {
+		t.Errorf("actual split after a failed start = %s, want api-00002-def=100", got)
+	}
+}
+
+func TestConcurrentWriterIsAConflict(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.BeforeWrite(func(s *runpb.Service) {
+		s.Traffic = []*runpb.TrafficTarget{{Type: runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION, Revision: "api-00001-abc", Percent: 100}}
+	})
+	_, err = e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, rollback.Split{{Revision: "api-00002-def", Percent: 50}, {Revision: "api-00001-abc", Percent: 50}})
+	if !errors.Is(err, rollback.ErrConflict) {
+		t.Fatalf("UpdateTraffic after a concurrent write = %v, want ErrConflict", err)
+	}
+	cur := e.srv.Service(apiRef.FullName())
+	if got := cur.GetTraffic()[0].GetRevision(); got != "api-00001-abc" || len(cur.GetTraffic()) != 1 {
+		t.Errorf("the other writer's traffic was overwritten: %v", cur.GetTraffic())
+	}
+}

@@ -1,0 +1,24 @@
+// Package report renders what a runrollback command did: progress events as
+// text lines (Line), the final verdict (Verdict), the JSON report of
+// DESIGN.md §4 (JSON, JSONFleet), JUnit XML (JUnit), a GitHub step summary
+// (Markdown) and aligned text tables (Table).
+//
+// Contract:
+//   - Rendering never changes the rollback.Report it is given.
+//   - Untrusted text (response bodies, error messages, details) goes through
+//     Sanitize before it reaches a terminal, a log or a summary: control
+//     characters and ANSI escapes are shown escaped ("\x1b"), line breaks
+//     become spaces, long text is cut with "…", and the legacy GitHub workflow
+//     command opener "##[" is broken up wherever it appears.
+//   - No text line this package renders starts with "::", so output cannot
+//     issue a GitHub Actions workflow command: event lines start with the
+//     level in brackets, verdict lines with the result word. JSON, which may
+//     go to stdout, writes "##[" inside strings as "#\u0023[" (same value).
+//   - JSON output is schema rollback.ReportSchema (runrollback.report/v1);
+//     list fields are written as [] rather than null.
+//   - Colour (ANSI) is added only when asked for, and only to the level or
+//     result word.
+//
+// It imports the standard library and package rollback only; it does no I/O
+// beyond the io.Writer it is handed.
+package report

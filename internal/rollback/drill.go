@@ -1,0 +1,747 @@
+package rollback
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Drill runs the rollback drill of DESIGN.md §3 against any CloudRun and Prober:
+// the same code drives the fake and real Cloud Run.
+type Drill struct {
+	Cloud   CloudRun
+	Probe   Prober
+	Journal FileJournal
+	// Observe receives progress events; nil drops them.
+	Observe Observer
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// NewID makes the drill's id (used in the tag and the revision name).
+	NewID func() string
+	// Calls reports the Admin API calls made so far (reads, writes).
+	Calls func() (reads, writes int64)
+	// BeforeStep, when set, runs before each step; an error stops the drill there
+	// (tests pause at a step this way, then signal the process).
+	BeforeStep func(ctx context.Context, step string) error
+}
+
+// DrillOptions are the drill's inputs, validated by the caller.
+type DrillOptions struct {
+	Service        ServiceRef
+	Break          Break
+	TrafficPercent int32
+	KeepRevision   bool
+	// Deadline bounds the whole drill; restore always runs.
+	Deadline time.Duration
+	// URL overrides the service URL for probes of the service.
+	URL           string
+	ExpectVersion string
+	Owner         string
+	Local         bool
+	// LeaseTTL is how long the lease holds without renewal. Default 15m.
+	LeaseTTL time.Duration
+	// RestoreTimeout bounds restore, verify and cleanup after an interruption. Default 2m.
+	RestoreTimeout time.Duration
+}
+
+// errDrillFailed marks a drill that ran but proved a failure (the detector never
+// fired); the run still restores, and the result is "fail".
+var errDrillFailed = errors.New("drill failed")
+
+// drillRun is the state of one drill.
+type drillRun struct {
+	d        *Drill
+	o        DrillOptions
+	rep      *Report
+	svc      *Service // as last read or written
+	snap     Snapshot
+	j        Journal
+	broken   string // revision name
+	tag      string
+	baseURL  string
+	leased   bool
+	touched  bool // a write that changed traffic or template was issued
+	deployed bool // the template now builds the broken revision
+	shiftAt  time.Time
+	restored bool
+	fail     string // why the drill failed, when it did
+	hint     string
+	warnings []string
+}
+
+func (d *Drill) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d *Drill) emit(level Level, step, msg string, dur time.Duration) {
+	if d.Observe != nil {
+		d.Observe(Event{Time: d.now(), Level: level, Step: step, Message: msg, Duration: dur})
+	}
+}
+
+// NewDrillID returns 6 random lowercase letters and digits.
+func NewDrillID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// Run runs the drill and returns its report. It never returns with the
+// service changed unless the report says what is left (result "error").
+func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
+	start := d.now()
+	o.TrafficPercent = min(max(o.TrafficPercent, 0), 100)
+	o.LeaseTTL = cmp.Or(o.LeaseTTL, 15*time.Minute)
+	o.RestoreTimeout = cmp.Or(o.RestoreTimeout, 2*time.Minute)
+	id := NewDrillID()
+	if d.NewID != nil {
+		id = d.NewID()
+	}
+	r := &drillRun{
+		d:      d,
+		o:      o,
+		broken: o.Service.Name + "-drill-" + id,
+		tag:    "drill-" + id,
+		rep: &Report{
+			Schema:  ReportSchema,
+			Command: "test",
+			Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
+			Mode:    &ReportMode{Break: o.Break.Spec, TrafficPercent: o.TrafficPercent, Local: o.Local},
+		},
+	}
+	if o.Break.Mode == BreakSimulate {
+		r.broken = ""
+	}
+	runCtx := ctx
+	if o.Deadline > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeoutCause(ctx, o.Deadline, fmt.Errorf("the drill's --deadline of %s passed", o.Deadline))
+		defer cancel()
+	}
+
+	err := r.preflight(runCtx)
+	if err == nil {
+		err = r.lease(runCtx)
+	}
+	if err != nil && !r.leased {
+		// Nothing changed.
+		r.after(ctx)
+		r.finish(start, ResultAborted, err)
+		return r.rep
+	}
+	if err == nil {
+		err = r.forward(runCtx)
+	}
+
+	// Whatever happened, put traffic back on a context the caller's cancellation
+	// (a signal, the deadline) does not reach.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.RestoreTimeout)
+	defer cancel()
+	if err != nil && !errors.Is(err, errDrillFailed) {
+		d.emit(LevelWarn, StepRestore, "stopping: "+oneLine(errorText(runCtx, err))+"; restoring the prior split", 0)
+	}
+	restoreErr := r.restore(rctx)
+	var verifyErr error
+	if restoreErr == nil {
+		verifyErr = r.verify(rctx)
+	} else {
+		r.skip(StepVerify, "restore not confirmed")
+	}
+	cleanupErr := r.cleanup(rctx)
+	r.after(rctx)
+
+	switch {
+	case restoreErr != nil:
+		r.finish(start, ResultError, restoreErr)
+	case cleanupErr != nil:
+		r.finish(start, ResultError, cleanupErr)
+	case err != nil && errors.Is(err, errDrillFailed):
+		r.finish(start, ResultFail, errors.New(r.fail))
+	case verifyErr != nil:
+		r.finish(start, ResultFail, verifyErr)
+	case err != nil:
+		r.finish(start, ResultAborted, errors.New(errorText(runCtx, err)))
+	default:
+		r.finish(start, ResultPass, nil)
+	}
+	return r.rep
+}
+
+// errorText prefers the context's cause (which names the signal or deadline).
+func errorText(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		if c := context.Cause(ctx); c != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, c)) {
+			return "interrupted: " + c.Error()
+		}
+	}
+	return err.Error()
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// step runs one named step, recording it in the report and the journal.
+func (r *drillRun) step(ctx context.Context, name string, fn func(ctx context.Context) (string, error)) error {
+	if r.d.BeforeStep != nil {
+		if err := r.d.BeforeStep(ctx, name); err != nil {
+			r.record(name, StepFail, r.d.now(), 0, "stopped before this step: "+errorText(ctx, err))
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		r.record(name, StepFail, r.d.now(), 0, "stopped before this step: "+errorText(ctx, err))
+		return err
+	}
+	if r.leased {
+		r.j.Step = name
+		if err := r.d.Journal.Save(r.j); err != nil {
+			return err
+		}
+	}
+	start := r.d.now()
+	detail, err := fn(ctx)
+	dur := r.d.now().Sub(start)
+	status := StepPass
+	switch {
+	case errors.Is(err, errDrillFailed):
+		status = StepFail
+		detail = r.fail
+	case err != nil:
+		status = StepFail
+		detail = errorText(ctx, err)
+	}
+	r.record(name, status, start, dur, detail)
+	return err
+}
+
+func (r *drillRun) record(name, status string, start time.Time, dur time.Duration, detail string) {
+	r.rep.Steps = append(r.rep.Steps, StepReport{Name: name, Status: status, StartedAt: start.UTC(), DurationMS: ms(dur), Detail: detail})
+	level := map[string]Level{StepPass: LevelPass, StepFail: LevelFail, StepSkipped: LevelInfo, StepWarn: LevelWarn}[status]
+	msg := detail
+	if status == StepSkipped {
+		msg = "skipped: " + detail
+	}
+	r.d.emit(level, name, msg, dur)
+}
+
+func (r *drillRun) skip(name, why string) { r.record(name, StepSkipped, r.d.now(), 0, why) }
+
+// skipRest records every step not yet in the report as skipped.
+func (r *drillRun) skipRest(done ...string) {
+	for _, s := range DrillSteps {
+		if slices.Contains(done, s) || slices.ContainsFunc(r.rep.Steps, func(x StepReport) bool { return x.Name == s }) {
+			continue
+		}
+		r.skip(s, "not reached")
+	}
+}
+
+func (r *drillRun) preflight(ctx context.Context) error {
+	return r.step(ctx, StepPreflight, func(ctx context.Context) (string, error) {
+		svc, err := r.d.Cloud.GetService(ctx, r.o.Service)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				r.hint = fmt.Sprintf("check --project %s --region %s --service %s: no such service there", r.o.Service.Project, r.o.Service.Region, r.o.Service.Name)
+			}
+			return "", err
+		}
+		r.svc = svc
+		r.rep.Service.URI = svc.URI
+		r.baseURL = cmp.Or(r.o.URL, svc.URI)
+		r.snap = TakeSnapshot(svc, r.d.now())
+		r.rep.Before = &ReportState{Traffic: svc.Traffic, Etag: svc.Etag, Generation: svc.Generation}
+		r.rep.LastGood = r.snap.Serving()
+		lease, journal, err := LeaseAndJournal(svc)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", ErrAborted, err)
+		}
+		switch {
+		case svc.Reconciling:
+			r.hint = "wait for the rollout in progress to finish, then run the drill again"
+			return "", fmt.Errorf("%w: service %q has not converged: a rollout is in progress (generation %d, observed %d)", ErrAborted, svc.Ref.Name, svc.Generation, svc.ObservedGeneration)
+		case !svc.Ready:
+			r.hint = "wait until the service is Ready (gcloud run services describe), then run the drill again"
+			return "", fmt.Errorf("%w: service %q is not Ready: %s", ErrAborted, svc.Ref.Name, cmp.Or(svc.Message, "no message"))
+		case !svc.Converged():
+			r.hint = "wait for the rollout in progress to finish (desired and actual traffic must match), then run the drill again"
+			return "", fmt.Errorf("%w: service %q has not converged: desired traffic %s, actual %s", ErrAborted, svc.Ref.Name, Resolve(svc.Traffic, svc.LatestReadyRevision), svc.ActualSplit())
+		case lease != nil && !lease.Expired(r.d.now()):
+			r.hint = fmt.Sprintf("another run (%s by %s, since %s) holds the service until %s; wait for it, or run 'runrollback recover' if it died",
+				lease.Command, lease.Owner, lease.Started.Format(time.RFC3339), lease.Expires.Format(time.RFC3339))
+			return "", fmt.Errorf("%w: a drill lease is held on %q", ErrAborted, svc.Ref.Name)
+		case journal != nil && lease == nil:
+			r.hint = "an earlier run was interrupted: run 'runrollback recover' first"
+			return "", fmt.Errorf("%w: an interrupted run's journal is on %q", ErrAborted, svc.Ref.Name)
+		case lease != nil:
+			r.warn(StepPreflight, fmt.Sprintf("taking over an expired lease of %s (run %s, expired %s)", lease.Owner, lease.ID, lease.Expires.Format(time.RFC3339)))
+		}
+		if r.baseURL == "" {
+			return "", fmt.Errorf("%w: service %q reports no URL to probe; pass --url", ErrAborted, svc.Ref.Name)
+		}
+		res := r.d.Probe.WaitHealthy(ctx, r.baseURL, Expect{Version: r.o.ExpectVersion, Revisions: r.snap.Serving()})
+		r.rep.Before.Healthy = res.OK
+		r.rep.Before.Version, r.rep.Before.Revision = res.Version, res.Revision
+		if !res.OK {
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			r.hint = "the drill proves rollback to a healthy revision; fix the service's health first (runrollback probe --url " + r.baseURL + ")"
+			return "", fmt.Errorf("%w: service %q is not healthy now: %s", ErrAborted, svc.Ref.Name, res.Detail)
+		}
+		r.snap.Version, r.snap.Revision = res.Version, res.Revision
+		return fmt.Sprintf("%s: ready, traffic %s, healthy %s from %s", svc.Ref.Name, svc.Traffic, res.Version, res.Revision), nil
+	})
+}
+
+func (r *drillRun) warn(step, msg string) {
+	r.warnings = append(r.warnings, msg)
+	r.d.emit(LevelWarn, step, msg, 0)
+}
+
+func (r *drillRun) lease(ctx context.Context) error {
+	return r.step(ctx, StepLease, func(ctx context.Context) (string, error) {
+		now := r.d.now()
+		r.j = Journal{
+			Schema: JournalSchema, ID: strings.TrimPrefix(r.tag, "drill-"), Command: "test", Owner: r.o.Owner, Started: now.UTC(),
+			Step: StepLease, Snapshot: r.snap, BrokenRevision: r.broken, Tag: r.tag, KeepRevision: r.o.KeepRevision,
+			TemplateChanged: r.broken != "",
+		}
+		l := Lease{ID: r.j.ID, Owner: r.o.Owner, Command: "test", Started: now.UTC(), Expires: now.Add(r.o.LeaseTTL).UTC()}
+		ann, err := WithRunAnnotations(r.svc.Annotations, l, r.j)
+		if err != nil {
+			return "", err
+		}
+		// Local journal first: if the annotation write's reply is lost, recover still knows.
+		if err := r.d.Journal.Save(r.j); err != nil {
+			return "", err
+		}
+		r.leased = true
+		svc, err := r.d.Cloud.SetAnnotations(ctx, r.o.Service, r.svc.Etag, ann)
+		if err != nil {
+			if errors.Is(err, ErrConflict) {
+				r.hint = "someone changed the service while the drill started; run the drill again"
+			}
+			// Nothing of ours is on the service: forget the local journal.
+			if derr := r.d.Journal.Delete(r.o.Service); derr == nil {
+				r.leased = false
+			}
+			return "", err
+		}
+		r.svc = svc
+		return fmt.Sprintf("lease %s held until %s", r.j.ID, l.Expires.Format(time.RFC3339)), nil
+	})
+}
+
+// forward runs deploy, detect-tag, shift and detect.
+func (r *drillRun) forward(ctx context.Context) error {
+	simulate := r.o.Break.Mode == BreakSimulate
+	startup := r.o.Break.Mode == BreakStartup
+	pinned := r.snap.Pinned()
+	var tagURL string
+
+	err := r.step(ctx, StepDeploy, func(ctx context.Context) (string, error) {
+		r.touched = true
+		if simulate {
+			serving := r.servingRevision()
+			svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, append(slices.Clone(pinned), Target{Revision: serving, Tag: r.tag}))
+			if err != nil {
+				return "", err
+			}
+			r.svc = svc
+			tagURL = tagURI(svc, r.tag)
+			return fmt.Sprintf("simulate: tagged serving revision %s as %s (nothing deployed)", serving, r.tag), nil
+		}
+		env := r.o.Break.Env
+		r.rep.BrokenRevision = r.broken
+		r.deployed = true
+		svc, err := r.d.Cloud.DeployRevision(ctx, r.o.Service, r.svc.Etag, Deploy{
+			Revision: r.broken, Env: env, Image: r.o.Break.Image,
+			Traffic: append(slices.Clone(pinned), Target{Revision: r.broken, Tag: r.tag}),
+		})
+		r.rep.RevisionsCreated = appendNew(r.rep.RevisionsCreated, r.broken)
+		if startup {
+			if err == nil {
+				r.svc = svc
+				r.fail = fmt.Sprintf("Cloud Run accepted revision %s, which should never start (--break startup)", r.broken)
+				r.hint = "the app must refuse to start when RUNROLLBACK_BREAK=startup (exit non-zero before listening), or use --break-image with an image that cannot start"
+				return "", errDrillFailed
+			}
+			if !errors.Is(err, ErrNotReady) {
+				return "", err
+			}
+			cur, rerr := r.d.Cloud.GetService(ctx, r.o.Service)
+			if rerr != nil {
+				return "", rerr
+			}
+			r.svc = cur
+			if !SameSplit(cur.ActualSplit(), r.snap.Actual) {
+				r.fail = fmt.Sprintf("the split moved although revision %s never became ready: actual %s, before %s", r.broken, cur.ActualSplit(), r.snap.Actual)
+				return "", errDrillFailed
+			}
+			return fmt.Sprintf("Cloud Run refused revision %s as expected; the split never moved (%s)", r.broken, cur.ActualSplit()), nil
+		}
+		if err != nil {
+			return "", err
+		}
+		r.svc = svc
+		tagURL = tagURI(svc, r.tag)
+		return fmt.Sprintf("revision %s deployed at 0%% with tag %s (%s)", r.broken, r.tag, describeBreak(r.o.Break)), nil
+	})
+	if err != nil {
+		return err
+	}
+	if startup {
+		r.skip(StepDetectTag, "the revision never started")
+		r.skip(StepShift, "the revision never started")
+		r.skip(StepDetect, "the revision never started")
+		return nil
+	}
+
+	err = r.step(ctx, StepDetectTag, func(ctx context.Context) (string, error) {
+		if tagURL == "" {
+			return "", fmt.Errorf("no URL reported for tag %s: Cloud Run did not give the tag a URI", r.tag)
+		}
+		if simulate {
+			res := r.d.Probe.WaitHealthy(ctx, tagURL, Expect{})
+			if !res.OK {
+				return "", fmt.Errorf("the tag URL %s of the serving revision did not answer healthy: %s", tagURL, res.Detail)
+			}
+			return fmt.Sprintf("simulate: tag URL answered (%s); synthetic failure detected", res.Detail), nil
+		}
+		res := r.d.Probe.WaitFailure(ctx, tagURL, Expect{Version: r.expectVersion()})
+		r.rep.Timings.DetectTag = ms(res.Elapsed)
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if !res.OK {
+			r.fail = fmt.Sprintf("the broken revision answered healthy on its tag URL after %d probes (%s): the app ignored the break, or the probe is blind", res.Attempts, res.Detail)
+			r.hint = "make the app honour RUNROLLBACK_BREAK (see README: 'Make your app drillable'), or pass --break-image with an image that fails its health check"
+			if r.o.Break.Mode == BreakVersion && r.expectVersion() == "" {
+				r.hint = "pass --expect-version: the service serves several revisions, so the drill cannot tell which version is right"
+			}
+			return "", errDrillFailed
+		}
+		return fmt.Sprintf("detector fired on the tag URL after %d probe(s) in %s: %s", res.Attempts, res.Elapsed.Round(time.Millisecond), res.Detail), nil
+	})
+	if err != nil {
+		return err
+	}
+
+	pct := r.o.TrafficPercent
+	if pct == 0 {
+		r.skip(StepShift, "--traffic-percent 0")
+		r.skip(StepDetect, "--traffic-percent 0")
+		return nil
+	}
+	err = r.step(ctx, StepShift, func(ctx context.Context) (string, error) {
+		var split Split
+		if simulate {
+			split = shiftWithin(pinned, r.servingRevision(), r.tag, pct)
+		} else {
+			split = ShiftTo(pinned, r.broken, r.tag, pct)
+		}
+		r.shiftAt = r.d.now()
+		svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
+		if err != nil {
+			return "", err
+		}
+		r.svc = svc
+		if simulate {
+			r.shiftAt = time.Time{} // users still reach the serving revision only
+			return fmt.Sprintf("simulate: %d%% moved to the drill tag of the serving revision (no user impact): %s", pct, split), nil
+		}
+		return fmt.Sprintf("%d%% of traffic sent to %s: %s", pct, r.broken, split), nil
+	})
+	if err != nil {
+		return err
+	}
+
+	return r.step(ctx, StepDetect, func(ctx context.Context) (string, error) {
+		if simulate {
+			res := r.d.Probe.WaitHealthy(ctx, r.baseURL, Expect{})
+			r.rep.Timings.Detect = ms(res.Elapsed)
+			return fmt.Sprintf("simulate: service URL answered (%s); synthetic failure detected", res.Detail), nil
+		}
+		res := r.d.Probe.WaitFailure(ctx, r.baseURL, Expect{Version: r.expectVersion()})
+		r.rep.Timings.Detect = ms(r.d.now().Sub(r.shiftAt))
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if !res.OK {
+			r.fail = fmt.Sprintf("after sending %d%% to the broken revision, the service URL answered healthy %d times (%s): users would not be protected", pct, res.Attempts, res.Detail)
+			r.hint = "raise --traffic-percent or --retries so the probe meets the broken revision"
+			return "", errDrillFailed
+		}
+		return fmt.Sprintf("failure seen on the service URL %s after the shift: %s", time.Duration(r.rep.Timings.Detect)*time.Millisecond, res.Detail), nil
+	})
+}
+
+// expectVersion is the version a healthy answer must report: --expect-version,
+// else what the only serving revision answered before the drill.
+func (r *drillRun) expectVersion() string {
+	if r.o.ExpectVersion != "" {
+		return r.o.ExpectVersion
+	}
+	if len(r.snap.Serving()) == 1 {
+		return r.snap.Version
+	}
+	return ""
+}
+
+// servingRevision is the revision with the largest share before the drill.
+func (r *drillRun) servingRevision() string {
+	best := Target{}
+	for _, t := range r.snap.Pinned() {
+		if t.Percent > best.Percent {
+			best = t
+		}
+	}
+	return best.Revision
+}
+
+// shiftWithin moves pct of the serving revision's share to a drill-tagged entry of
+// the same revision: the writes of a real shift with no change for users.
+func shiftWithin(pinned Split, serving, tag string, pct int32) Split {
+	out := slices.Clone(pinned)
+	moved := int32(0)
+	for i := range out {
+		if out[i].Revision == serving && out[i].Percent > 0 && moved == 0 {
+			moved = min(pct, out[i].Percent)
+			out[i].Percent -= moved
+		}
+	}
+	return append(out, Target{Revision: serving, Percent: moved, Tag: tag})
+}
+
+func describeBreak(b Break) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(b.Env)) {
+		parts = append(parts, k+"="+b.Env[k])
+	}
+	if b.Image != "" {
+		parts = append(parts, "image "+b.Image)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func tagURI(s *Service, tag string) string {
+	for _, st := range s.TrafficStatuses {
+		if st.Tag == tag {
+			return st.URI
+		}
+	}
+	return ""
+}
+
+func appendNew(list []string, s string) []string {
+	if s == "" || slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+// restore puts the snapshot's traffic back, pinned: one traffic-only write.
+func (r *drillRun) restore(ctx context.Context) error {
+	if !r.touched {
+		r.skip(StepRestore, "nothing was changed")
+		return nil
+	}
+	return r.step(ctx, StepRestore, func(ctx context.Context) (string, error) {
+		pinned := r.snap.Pinned()
+		start := r.d.now()
+		svc, err := r.writeTraffic(ctx, pinned)
+		if err != nil {
+			r.hint = r.recoverHint()
+			return "", fmt.Errorf("%w: %w", ErrNotRestored, err)
+		}
+		done := r.d.now()
+		r.svc = svc
+		r.restored = true
+		r.rep.Timings.Restore = ms(done.Sub(start))
+		if !r.shiftAt.IsZero() {
+			r.rep.Exposure = Exposure{Percent: r.o.TrafficPercent, MS: ms(done.Sub(r.shiftAt))}
+		}
+		return fmt.Sprintf("traffic back on the last good revision(s): %s (write took %s)", pinned, done.Sub(start).Round(time.Millisecond)), nil
+	})
+}
+
+// writeTraffic writes split with the etag we hold. On a conflict it re-reads: if
+// the other writer left our drill entries in place and changed nothing else of
+// the traffic we know, it writes again on the new etag; otherwise it stops.
+func (r *drillRun) writeTraffic(ctx context.Context, split Split) (*Service, error) {
+	svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
+	if err == nil || !errors.Is(err, ErrConflict) {
+		return svc, err
+	}
+	cur, rerr := r.d.Cloud.GetService(ctx, r.o.Service)
+	if rerr != nil {
+		return nil, err
+	}
+	if !SameSplit(cur.Traffic, r.svc.Traffic) {
+		return nil, fmt.Errorf("%w: someone else changed the traffic of %q during the drill: expected %s, found %s", ErrConflict, r.o.Service.Name, r.svc.Traffic, cur.Traffic)
+	}
+	r.warn(StepRestore, fmt.Sprintf("someone else changed %q (generation %d → %d) but not its traffic; writing on the new etag", r.o.Service.Name, r.svc.Generation, cur.Generation))
+	r.svc = cur
+	return r.d.Cloud.UpdateTraffic(ctx, r.o.Service, cur.Etag, split)
+}
+
+func (r *drillRun) recoverHint() string {
+	return fmt.Sprintf("run: runrollback recover --project %s --region %s --service %s (journal: %s)",
+		r.o.Service.Project, r.o.Service.Region, r.o.Service.Name, r.d.Journal.Path(r.o.Service))
+}
+
+func (r *drillRun) verify(ctx context.Context) error {
+	if !r.touched {
+		r.skip(StepVerify, "nothing was changed")
+		return nil
+	}
+	return r.step(ctx, StepVerify, func(ctx context.Context) (string, error) {
+		start := r.d.now()
+		defer func() { r.rep.Timings.Verify = ms(r.d.now().Sub(start)) }()
+		want := Resolve(r.snap.Pinned(), r.snap.LatestReady)
+		cur, err := r.d.Cloud.GetService(ctx, r.o.Service)
+		if err != nil {
+			return "", err
+		}
+		if !SameSplit(cur.ActualSplit(), want) {
+			return "", fmt.Errorf("actual split %s differs from the restored %s", cur.ActualSplit(), want)
+		}
+		version := r.expectVersion()
+		res := r.d.Probe.WaitHealthy(ctx, r.baseURL, Expect{Version: version, Revisions: r.snap.Serving()})
+		if !res.OK {
+			r.hint = "traffic is back on the revisions that served before the drill, but they do not answer healthy: check them (runrollback status --probe)"
+			return "", fmt.Errorf("the service did not answer healthy from a last good revision after the restore: %s", res.Detail)
+		}
+		return fmt.Sprintf("healthy %s from %s, %d probe(s); actual split %s", res.Version, res.Revision, res.Attempts, cur.ActualSplit()), nil
+	})
+}
+
+// cleanup puts the template back, writes the traffic list verbatim, deletes the
+// broken revision and releases the lease.
+func (r *drillRun) cleanup(ctx context.Context) error {
+	if !r.leased {
+		r.skip(StepCleanup, "nothing to clean up")
+		return nil
+	}
+	return r.step(ctx, StepCleanup, func(ctx context.Context) (string, error) {
+		if !r.restored && r.touched {
+			return "", fmt.Errorf("%w: the split was not restored, so the journal stays for 'runrollback recover'", ErrNotRestored)
+		}
+		var done []string
+		if r.deployed {
+			before := r.svc.LatestCreatedRevision
+			svc, err := r.d.Cloud.ReplaceTemplate(ctx, r.o.Service, r.svc.Etag, r.snap.Template, r.snap.Pinned())
+			if err != nil {
+				r.hint = r.recoverHint()
+				return "", fmt.Errorf("%w: the template still builds the broken revision: %w", ErrNotRestored, err)
+			}
+			r.svc = svc
+			if svc.LatestCreatedRevision != before {
+				r.rep.RevisionsCreated = appendNew(r.rep.RevisionsCreated, svc.LatestCreatedRevision)
+				done = append(done, "template restored as fresh revision "+svc.LatestCreatedRevision)
+			}
+			r.deployed = false
+		}
+		if r.touched && !r.svc.Traffic.Equal(r.snap.Traffic) {
+			svc, err := r.writeTraffic(ctx, r.snap.Traffic)
+			if err != nil {
+				r.hint = r.recoverHint()
+				return "", fmt.Errorf("%w: write the traffic list verbatim: %w", ErrNotRestored, err)
+			}
+			r.svc = svc
+			done = append(done, "traffic list written verbatim: "+r.snap.Traffic.String())
+		}
+		if r.broken != "" && r.touched {
+			if r.o.KeepRevision {
+				done = append(done, "kept revision "+r.broken+" (--keep-revision)")
+			} else if err := r.d.Cloud.DeleteRevision(ctx, r.o.Service, r.broken); err != nil {
+				r.warn(StepCleanup, fmt.Sprintf("could not delete revision %s: %v", r.broken, err))
+			} else {
+				r.rep.RevisionsDeleted = appendNew(r.rep.RevisionsDeleted, r.broken)
+				done = append(done, "deleted revision "+r.broken)
+			}
+		}
+		cur, err := r.d.Cloud.GetService(ctx, r.o.Service)
+		if err != nil {
+			r.hint = r.recoverHint()
+			return "", fmt.Errorf("%w: release the lease: %w", ErrNotRestored, err)
+		}
+		r.svc = cur
+		if HasRunAnnotations(cur.Annotations) {
+			svc, err := r.d.Cloud.SetAnnotations(ctx, r.o.Service, cur.Etag, WithoutRunAnnotations(cur.Annotations))
+			if err != nil {
+				r.hint = r.recoverHint()
+				return "", fmt.Errorf("%w: release the lease: %w", ErrNotRestored, err)
+			}
+			r.svc = svc
+		}
+		if err := r.d.Journal.Delete(r.o.Service); err != nil {
+			r.warn(StepCleanup, err.Error())
+		}
+		r.leased = false
+		done = append(done, "lease released")
+		return strings.Join(done, "; "), nil
+	})
+}
+
+// after records the service as the run leaves it.
+func (r *drillRun) after(ctx context.Context) {
+	if r.rep.Before == nil {
+		return
+	}
+	cur, err := r.d.Cloud.GetService(ctx, r.o.Service)
+	if err != nil {
+		r.warn(StepCleanup, "could not read the service after the drill: "+err.Error())
+		return
+	}
+	r.rep.After = &ReportState{Traffic: cur.Traffic, Etag: cur.Etag, Generation: cur.Generation, Version: r.rep.Before.Version}
+	r.rep.TrafficRestored = cur.Traffic.Equal(r.snap.Traffic)
+	r.rep.TemplateRestored = cur.Template.Hash == r.snap.Template.Hash
+	for _, s := range r.rep.Steps {
+		if s.Name == StepVerify && s.Status == StepPass {
+			r.rep.After.Healthy = true
+			r.rep.After.Revision = r.snap.Revision
+		}
+	}
+}
+
+func (r *drillRun) finish(start time.Time, result string, err error) {
+	r.skipRest()
+	r.rep.Result = result
+	r.rep.Warnings = r.warnings
+	if err != nil {
+		r.rep.Error = oneLine(err.Error())
+		r.rep.Hint = r.hint
+		if result == ResultError && r.rep.Hint == "" {
+			r.rep.Hint = r.recoverHint()
+		}
+	}
+	if r.d.Calls != nil {
+		reads, writes := r.d.Calls()
+		r.rep.APICalls = APICalls{Reads: reads, Writes: writes}
+	}
+	r.rep.Timings.Total = ms(r.d.now().Sub(start))
+	if r.rep.LastGood == nil {
+		r.rep.LastGood = []string{}
+	}
+	if r.rep.RevisionsCreated == nil {
+		r.rep.RevisionsCreated = []string{}
+	}
+	if r.rep.RevisionsDeleted == nil {
+		r.rep.RevisionsDeleted = []string{}
+	}
+}

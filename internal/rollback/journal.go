@@ -1,0 +1,195 @@
+package rollback
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Annotation keys runrollback writes on a service while a run is in flight.
+const (
+	// AnnotationLease holds the Lease: who runs what, since when, until when.
+	AnnotationLease = "runrollback.dev/lease"
+	// AnnotationJournal holds the Journal: what to restore, and what of ours to remove.
+	AnnotationJournal = "runrollback.dev/journal"
+)
+
+// JournalSchema names the journal format.
+const JournalSchema = "runrollback.journal/v1"
+
+// Lease says a run holds a service. Another run refuses to start while it is held
+// and not expired.
+type Lease struct {
+	ID      string    `json:"id"`
+	Owner   string    `json:"owner"`
+	Command string    `json:"command"`
+	Started time.Time `json:"started"`
+	Expires time.Time `json:"expires"`
+}
+
+// Expired reports whether the lease may be taken over at now.
+func (l Lease) Expired(now time.Time) bool { return !now.Before(l.Expires) }
+
+// Journal is what an interrupted run leaves so that `recover`, on any machine,
+// can finish the job: the snapshot to restore, and what of ours may be on the
+// service. It is written before every change (local file) and on the service
+// (annotation) before the first change users could see.
+type Journal struct {
+	Schema         string    `json:"schema"`
+	ID             string    `json:"id"`
+	Command        string    `json:"command"`
+	Owner          string    `json:"owner"`
+	Started        time.Time `json:"started"`
+	Step           string    `json:"step,omitempty"`
+	Operation      string    `json:"operation,omitempty"`
+	Snapshot       Snapshot  `json:"snapshot"`
+	BrokenRevision string    `json:"broken_revision,omitempty"`
+	Tag            string    `json:"tag,omitempty"`
+	KeepRevision   bool      `json:"keep_revision,omitempty"`
+	// TemplateChanged says the run wrote a template (deploy), so the
+	// snapshot's template must be written back.
+	TemplateChanged bool `json:"template_changed,omitempty"`
+}
+
+// LeaseAndJournal reads our annotations from a service. Either may be nil.
+func LeaseAndJournal(s *Service) (*Lease, *Journal, error) {
+	var l *Lease
+	var j *Journal
+	if v, ok := s.Annotations[AnnotationLease]; ok {
+		l = new(Lease)
+		if err := json.Unmarshal([]byte(v), l); err != nil {
+			return nil, nil, fmt.Errorf("read annotation %s of %s: %w", AnnotationLease, s.Ref.Name, err)
+		}
+	}
+	if v, ok := s.Annotations[AnnotationJournal]; ok {
+		j = new(Journal)
+		if err := json.Unmarshal([]byte(v), j); err != nil {
+			return nil, nil, fmt.Errorf("read annotation %s of %s: %w", AnnotationJournal, s.Ref.Name, err)
+		}
+	}
+	return l, j, nil
+}
+
+// WithRunAnnotations returns annotations plus our lease and journal.
+func WithRunAnnotations(annotations map[string]string, l Lease, j Journal) (map[string]string, error) {
+	lb, err := json.Marshal(l)
+	if err != nil {
+		return nil, err
+	}
+	jb, err := json.Marshal(j)
+	if err != nil {
+		return nil, err
+	}
+	out := WithoutRunAnnotations(annotations)
+	out[AnnotationLease] = string(lb)
+	out[AnnotationJournal] = string(jb)
+	return out, nil
+}
+
+// WithoutRunAnnotations returns annotations without any key of ours.
+func WithoutRunAnnotations(annotations map[string]string) map[string]string {
+	out := maps.Clone(annotations)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for k := range out {
+		if strings.HasPrefix(k, "runrollback.dev/") {
+			delete(out, k)
+		}
+	}
+	return out
+}
+
+// HasRunAnnotations reports whether any key of ours is on the service.
+func HasRunAnnotations(annotations map[string]string) bool {
+	for k := range annotations {
+		if strings.HasPrefix(k, "runrollback.dev/") {
+			return true
+		}
+	}
+	return false
+}
+
+// FileJournal keeps journals as files in Dir, one per service.
+type FileJournal struct {
+	Dir string
+}
+
+func (f FileJournal) path(ref ServiceRef) string {
+	name := fmt.Sprintf("journal-%s-%s-%s.json", ref.Project, ref.Region, ref.Name)
+	return filepath.Join(f.Dir, strings.ReplaceAll(name, ":", "_"))
+}
+
+// Path is where the journal of ref is kept.
+func (f FileJournal) Path(ref ServiceRef) string { return f.path(ref) }
+
+// Save writes j atomically (write a temporary file, then rename).
+func (f FileJournal) Save(j Journal) error {
+	if f.Dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
+		return fmt.Errorf("save journal: %w", err)
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save journal: %w", err)
+	}
+	p := f.path(j.Snapshot.Service)
+	tmp, err := os.CreateTemp(f.Dir, ".journal-*")
+	if err != nil {
+		return fmt.Errorf("save journal: %w", err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("save journal: %w", err)
+	}
+	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("save journal: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("save journal: %w", err)
+	}
+	return nil
+}
+
+// Load reads the journal of ref; (nil, nil) when there is none.
+func (f FileJournal) Load(ref ServiceRef) (*Journal, error) {
+	if f.Dir == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(f.path(ref))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	var j Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("read journal %s: %w", f.path(ref), err)
+	}
+	if j.Schema != JournalSchema {
+		return nil, fmt.Errorf("read journal %s: schema %q, want %q", f.path(ref), j.Schema, JournalSchema)
+	}
+	return &j, nil
+}
+
+// Delete removes the journal of ref; a missing file is fine.
+func (f FileJournal) Delete(ref ServiceRef) error {
+	if f.Dir == "" {
+		return nil
+	}
+	if err := os.Remove(f.path(ref)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete journal: %w", err)
+	}
+	return nil
+}

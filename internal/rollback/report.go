@@ -1,0 +1,144 @@
+package rollback
+
+import "time"
+
+// ReportSchema names the JSON report format (DESIGN.md §4).
+const ReportSchema = "runrollback.report/v1"
+
+// Results.
+const (
+	ResultPass    = "pass"
+	ResultFail    = "fail"
+	ResultAborted = "aborted"
+	ResultError   = "error"
+)
+
+// Step statuses.
+const (
+	StepPass    = "pass"
+	StepFail    = "fail"
+	StepSkipped = "skipped"
+	StepWarn    = "warn"
+)
+
+// Step names, used in the report, the journal and the test pause points.
+const (
+	StepPreflight = "preflight"
+	StepLease     = "lease"
+	StepDeploy    = "deploy"
+	StepDetectTag = "detect-tag"
+	StepShift     = "shift"
+	StepDetect    = "detect"
+	StepRestore   = "restore"
+	StepVerify    = "verify"
+	StepCleanup   = "cleanup"
+)
+
+// DrillSteps lists the drill's steps in order.
+var DrillSteps = []string{StepPreflight, StepLease, StepDeploy, StepDetectTag, StepShift, StepDetect, StepRestore, StepVerify, StepCleanup}
+
+// Report is what a command did, for humans (text), machines (JSON), JUnit and
+// GitHub step summaries. Field names follow DESIGN.md §4.
+type Report struct {
+	Schema           string        `json:"schema"`
+	Command          string        `json:"command"`
+	Result           string        `json:"result"`
+	ExitCode         int           `json:"exit_code"`
+	Service          ReportService `json:"service"`
+	Mode             *ReportMode   `json:"mode,omitempty"`
+	Before           *ReportState  `json:"before,omitempty"`
+	BrokenRevision   string        `json:"broken_revision,omitempty"`
+	LastGood         []string      `json:"last_good"`
+	After            *ReportState  `json:"after,omitempty"`
+	TrafficRestored  bool          `json:"traffic_restored"`
+	TemplateRestored bool          `json:"template_restored"`
+	RevisionsCreated []string      `json:"revisions_created"`
+	RevisionsDeleted []string      `json:"revisions_deleted"`
+	Timings          Timings       `json:"timings_ms"`
+	Exposure         Exposure      `json:"exposure"`
+	APICalls         APICalls      `json:"api_calls"`
+	Steps            []StepReport  `json:"steps"`
+	Warnings         []string      `json:"warnings,omitempty"`
+	Error            string        `json:"error,omitempty"`
+	Hint             string        `json:"hint,omitempty"`
+}
+
+// ReportService names the service.
+type ReportService struct {
+	Project string `json:"project"`
+	Region  string `json:"region"`
+	Name    string `json:"name"`
+	URI     string `json:"uri,omitempty"`
+}
+
+// ReportMode is how the drill was run.
+type ReportMode struct {
+	Break          string `json:"break"`
+	TrafficPercent int32  `json:"traffic_percent"`
+	Local          bool   `json:"local"`
+}
+
+// ReportState is the service before or after.
+type ReportState struct {
+	Traffic    Split  `json:"traffic"`
+	Version    string `json:"version,omitempty"`
+	Revision   string `json:"revision,omitempty"`
+	Healthy    bool   `json:"healthy"`
+	Etag       string `json:"etag,omitempty"`
+	Generation int64  `json:"generation,omitempty"`
+}
+
+// Timings in milliseconds.
+type Timings struct {
+	DetectTag int64 `json:"detect_tag"`
+	Detect    int64 `json:"detect"`
+	Restore   int64 `json:"restore"`
+	Verify    int64 `json:"verify"`
+	Total     int64 `json:"total"`
+}
+
+// Exposure is how much user traffic could reach the broken revision, for how long.
+type Exposure struct {
+	Percent int32 `json:"percent"`
+	MS      int64 `json:"ms"`
+}
+
+// APICalls counts Admin API requests.
+type APICalls struct {
+	Reads  int64 `json:"reads"`
+	Writes int64 `json:"writes"`
+}
+
+// StepReport is one step of a run.
+type StepReport struct {
+	Name       string    `json:"name"`
+	Status     string    `json:"status"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS int64     `json:"duration_ms"`
+	Detail     string    `json:"detail,omitempty"`
+}
+
+// Level is the prefix of a text event line.
+type Level string
+
+// Levels of events.
+const (
+	LevelInfo Level = "INFO"
+	LevelPass Level = "PASS"
+	LevelFail Level = "FAIL"
+	LevelWarn Level = "WARN"
+)
+
+// Event is one line of progress.
+type Event struct {
+	Time     time.Time
+	Level    Level
+	Step     string
+	Message  string
+	Duration time.Duration // the step's duration, on its closing event
+}
+
+// Observer receives events as they happen.
+type Observer func(Event)
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
