@@ -1,12 +1,8 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/urfave/cli/v2"
 )
-
-var errNotYet = errors.New("this command is not built yet: see the open issues")
 
 func withGlobal(flags ...cli.Flag) []cli.Flag { return append(flags, globalFlags()...) }
 
@@ -21,14 +17,4 @@ func probeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "retry-delay", Value: "200ms", Usage: "base `DURATION` between attempts (backs off, capped)"},
 		&cli.IntFlag{Name: "successes", Value: 2, Usage: "consecutive good answers that count as healthy"},
 	}
-}
-
-func guardCommand(e *env) *cli.Command {
-	return &cli.Command{Name: "guard", Usage: "after a deploy: probe, and roll back when unhealthy", Flags: withGlobal(probeFlags()...),
-		Action: func(c *cli.Context) error { return errNotYet }}
-}
-
-func recoverCommand(e *env) *cli.Command {
-	return &cli.Command{Name: "recover", Usage: "finish or undo an interrupted run", Flags: withGlobal(),
-		Action: func(c *cli.Context) error { return errNotYet }}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -149,8 +152,9 @@ func (e *env) owner() string {
 }
 
 // pauseHook supports tests that interrupt a run at a given step: with
-// RUNROLLBACK_PAUSE_AT=STEP the run prints "paused before STEP" on stderr and
-// waits there until it is signalled (or RUNROLLBACK_PAUSE_FOR passes).
+// RUNROLLBACK_PAUSE_AT=STEP the run prints "paused before STEP" on stderr (and
+// writes the file RUNROLLBACK_PAUSE_FILE names, if any) and waits there until it
+// is signalled (or RUNROLLBACK_PAUSE_FOR passes, default 1m).
 func (e *env) pauseHook() func(ctx context.Context, step string) error {
 	at := e.getenv("RUNROLLBACK_PAUSE_AT")
 	if at == "" {
@@ -165,11 +169,26 @@ func (e *env) pauseHook() func(ctx context.Context, step string) error {
 			return nil
 		}
 		fmt.Fprintf(e.stderr, "paused before %s\n", step)
+		if f := e.getenv("RUNROLLBACK_PAUSE_FILE"); f != "" {
+			if err := os.WriteFile(f, []byte(step+"\n"), 0o600); err != nil {
+				return err
+			}
+		}
 		t := time.NewTimer(limit)
 		defer t.Stop()
+		// The steps that put the service back run on a context signals do not
+		// cancel: there a signal only ends the pause, and the step goes on.
+		var sig chan os.Signal
+		if slices.Contains([]string{rollback.StepRestore, rollback.StepVerify, rollback.StepCleanup}, step) {
+			sig = make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sig)
+		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
+		case <-sig:
+			return nil
 		case <-t.C:
 			return nil
 		}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,10 +135,17 @@ func scriptRef(name string) rollback.ServiceRef {
 	return rollback.ServiceRef{Project: "local-project", Region: "us-central1", Name: name}
 }
 
+// matches reports whether got matches the whole of pattern, a regular
+// expression (revision names carry random suffixes).
+func matches(pattern, got string) bool {
+	ok, err := regexp.MatchString("^(?:"+pattern+")$", got)
+	return err == nil && ok
+}
+
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	// deploy SERVICE REVISION [KEY=VALUE...]: another writer deploys a revision
-	// from the current template with env changes and sends it 100% of traffic
-	// (a deploy workflow's "gcloud run deploy"). With neg, the deploy is
+	// from the current template with env changes and sends it 100% of traffic,
+	// tags staying where they were (a deploy workflow's "gcloud run deploy"). With neg, the deploy is
 	// expected to fail (a revision that cannot start).
 	"deploy": func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) < 2 {
@@ -151,7 +160,14 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			k, v, _ := strings.Cut(kv, "=")
 			env[k] = v
 		}
-		_, err = c.DeployRevision(context.Background(), ref, svc.Etag, rollback.Deploy{Revision: args[1], Env: env, Traffic: rollback.Split{{Revision: args[1], Percent: 100}}})
+		// As gcloud run deploy does: the new revision gets 100%, tags stay where they were.
+		traffic := rollback.Split{{Revision: args[1], Percent: 100}}
+		for _, t := range rollback.Resolve(svc.Traffic, svc.LatestReadyRevision) {
+			if t.Tag != "" {
+				traffic = append(traffic, rollback.Target{Revision: t.Revision, Tag: t.Tag})
+			}
+		}
+		_, err = c.DeployRevision(context.Background(), ref, svc.Etag, rollback.Deploy{Revision: args[1], Env: env, Traffic: traffic})
 		if (err == nil) == neg {
 			ts.Fatalf("deploy %s: %v", args[1], err)
 		}
@@ -174,6 +190,40 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		}
 		f.srv.HoldOperations(false)
 	},
+	// waitfile FILE: wait (up to 30s) until FILE exists, e.g. the pause marker of
+	// a run in the background.
+	"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+		path := ts.MkAbs(args[0])
+		deadline := time.Now().Add(30 * time.Second)
+		for !fileExists(path) {
+			if time.Now().After(deadline) {
+				ts.Fatalf("%s did not appear within 30s", args[0])
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	},
+	// unleased SERVICE: no runrollback annotation is on the service.
+	"unleased": func(ts *testscript.TestScript, neg bool, args []string) {
+		svc := fakeOf(ts).srv.Service(fullName(args[0]))
+		var ours []string
+		for k := range svc.GetAnnotations() {
+			if strings.HasPrefix(k, "runrollback.dev/") {
+				ours = append(ours, k)
+			}
+		}
+		if (len(ours) == 0) == neg {
+			ts.Fatalf("runrollback annotations on %s: %v", args[0], ours)
+		}
+	},
+	// term: send SIGTERM to the commands running in the background (the
+	// built-in kill knows only INT and KILL).
+	"term": func(ts *testscript.TestScript, neg bool, args []string) {
+		for _, c := range ts.BackgroundCmds() {
+			if c.Process != nil {
+				ts.Check(c.Process.Signal(syscall.SIGTERM))
+			}
+		}
+	},
 	// release: let held operations finish.
 	"release": func(ts *testscript.TestScript, neg bool, args []string) {
 		fakeOf(ts).srv.ReleaseOperations()
@@ -188,7 +238,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("no service %s", args[0])
 		}
 		got := renderTargets(svc.GetTraffic())
-		if (got == args[1]) == neg {
+		if matches(args[1], got) == neg {
 			ts.Fatalf("traffic of %s = %q, want %s%q", args[0], got, map[bool]string{true: "not ", false: ""}[neg], args[1])
 		}
 	},
@@ -199,7 +249,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		}
 		svc := fakeOf(ts).srv.Service(fullName(args[0]))
 		got := renderTargets(svc.GetTrafficStatuses())
-		if (got == args[1]) == neg {
+		if matches(args[1], got) == neg {
 			ts.Fatalf("actual split of %s = %q, want %q", args[0], got, args[1])
 		}
 	},

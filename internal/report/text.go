@@ -162,7 +162,11 @@ func passSummary(r *rollback.Report) string {
 			detect += ", " + formatMS(t.Detect) + " after the shift"
 		}
 	}
-	if detect != "" {
+	switch {
+	case r.Command == "guard" && t.Detect > 0:
+		clauses = append(clauses, "healthy after "+formatMS(t.Detect)+" of probing")
+	case r.Command == "guard":
+	case detect != "":
 		clauses = append(clauses, detect)
 	}
 	if stepRan(r, rollback.StepRestore, t.Restore) {

@@ -215,6 +215,13 @@ func (r *drillRun) step(ctx context.Context, name string, fn func(ctx context.Co
 	start := r.d.now()
 	detail, err := fn(ctx)
 	dur := r.d.now().Sub(start)
+	if op := OperationName(err); op != "" && r.leased {
+		// A write was accepted but not seen to finish: recover resumes it by name.
+		r.j.Operation = op
+		if serr := r.d.Journal.Save(r.j); serr != nil {
+			r.warn(name, serr.Error())
+		}
+	}
 	status := StepPass
 	switch {
 	case errors.Is(err, errDrillFailed):
@@ -229,13 +236,7 @@ func (r *drillRun) step(ctx context.Context, name string, fn func(ctx context.Co
 }
 
 func (r *drillRun) record(name, status string, start time.Time, dur time.Duration, detail string) {
-	r.rep.Steps = append(r.rep.Steps, StepReport{Name: name, Status: status, StartedAt: start.UTC(), DurationMS: ms(dur), Detail: detail})
-	level := map[string]Level{StepPass: LevelPass, StepFail: LevelFail, StepSkipped: LevelInfo, StepWarn: LevelWarn}[status]
-	msg := detail
-	if status == StepSkipped {
-		msg = "skipped: " + detail
-	}
-	r.d.emit(level, name, msg, dur)
+	recordStep(r.rep, r.d.Observe, name, status, start, dur, detail)
 }
 
 func (r *drillRun) skip(name, why string) { r.record(name, StepSkipped, r.d.now(), 0, why) }
@@ -600,8 +601,17 @@ func (r *drillRun) writeTraffic(ctx context.Context, split Split) (*Service, err
 }
 
 func (r *drillRun) recoverHint() string {
-	return fmt.Sprintf("run: runrollback recover --project %s --region %s --service %s (journal: %s)",
-		r.o.Service.Project, r.o.Service.Region, r.o.Service.Name, r.d.Journal.Path(r.o.Service))
+	return RecoverHint(r.o.Service, r.d.Journal, r.j.Operation)
+}
+
+// RecoverHint is what to run when a run could not confirm its restore.
+func RecoverHint(ref ServiceRef, j FileJournal, operation string) string {
+	hint := fmt.Sprintf("run: runrollback recover --project %s --region %s --service %s (journal: %s)",
+		ref.Project, ref.Region, ref.Name, j.Path(ref))
+	if operation != "" {
+		hint += "; operation in flight: " + operation
+	}
+	return hint
 }
 
 func (r *drillRun) verify(ctx context.Context) error {

@@ -54,6 +54,9 @@ type Journal struct {
 	// TemplateChanged says the run wrote a template (deploy), so the
 	// snapshot's template must be written back.
 	TemplateChanged bool `json:"template_changed,omitempty"`
+	// From is the traffic a guard found (the bad deploy's): recover may replace
+	// it with the snapshot's, because that is what the guard set out to do.
+	From Split `json:"from,omitempty"`
 }
 
 // LeaseAndJournal reads our annotations from a service. Either may be nil.

@@ -142,3 +142,33 @@ type Event struct {
 type Observer func(Event)
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// recordStep appends a step to rep and tells observe (which may be nil).
+func recordStep(rep *Report, observe Observer, name, status string, start time.Time, dur time.Duration, detail string) {
+	rep.Steps = append(rep.Steps, StepReport{Name: name, Status: status, StartedAt: start.UTC(), DurationMS: ms(dur), Detail: detail})
+	if observe == nil {
+		return
+	}
+	level := map[string]Level{StepPass: LevelPass, StepFail: LevelFail, StepSkipped: LevelInfo, StepWarn: LevelWarn}[status]
+	msg := detail
+	if status == StepSkipped {
+		msg = "skipped: " + detail
+	}
+	observe(Event{Time: start.Add(dur), Level: level, Step: name, Message: msg, Duration: dur})
+}
+
+// runStep runs fn as step name: an error fails the step; no detail and no error
+// means there was nothing to do (skipped).
+func runStep(rep *Report, observe Observer, now func() time.Time, name string, fn func() (string, error)) error {
+	start := now()
+	detail, err := fn()
+	status := StepPass
+	switch {
+	case err != nil:
+		status, detail = StepFail, err.Error()
+	case detail == "":
+		status, detail = StepSkipped, "nothing to do"
+	}
+	recordStep(rep, observe, name, status, start, now().Sub(start), detail)
+	return err
+}

@@ -89,16 +89,8 @@ func (rb *Rollback) Run(ctx context.Context, o RollbackOptions) *Report {
 		Command: "rollback",
 		Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
 	}
-	emit := func(level Level, step, msg string, d time.Duration) {
-		if rb.Observe != nil {
-			rb.Observe(Event{Time: now(), Level: level, Step: step, Message: msg, Duration: d})
-		}
-	}
 	stepDone := func(name, status, detail string, began time.Time) {
-		d := now().Sub(began)
-		rep.Steps = append(rep.Steps, StepReport{Name: name, Status: status, StartedAt: began.UTC(), DurationMS: ms(d), Detail: detail})
-		level := map[string]Level{StepPass: LevelPass, StepFail: LevelFail, StepSkipped: LevelInfo, StepWarn: LevelWarn}[status]
-		emit(level, name, detail, d)
+		recordStep(rep, rb.Observe, name, status, began, now().Sub(began), detail)
 	}
 	finish := func(result string, err error, hint string) *Report {
 		rep.Result = result
@@ -145,8 +137,7 @@ func (rb *Rollback) Run(ctx context.Context, o RollbackOptions) *Report {
 	stepDone(StepRead, StepPass, fmt.Sprintf("%s: traffic %s; rolling back to %s: %s", cur.Ref.Name, cur.Traffic, why, want), began)
 
 	if cur.Traffic.Equal(want) && cur.Converged() {
-		rep.Steps = append(rep.Steps, StepReport{Name: StepRestore, Status: StepSkipped, StartedAt: now().UTC(), Detail: "the split already matches"})
-		emit(LevelInfo, StepRestore, "the split already matches: nothing to write", 0)
+		stepDone(StepRestore, StepSkipped, "the split already matches: nothing to write", now())
 	} else {
 		began = now()
 		_, err := rb.Cloud.UpdateTraffic(ctx, o.Service, cur.Etag, want)

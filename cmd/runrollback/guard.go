@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/runrollback/runrollback/internal/rollback"
+)
+
+func guardCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "guard",
+		Usage: "after a deploy: probe; healthy → move the last-good tag; unhealthy → roll back and verify",
+		Description: `Run right after a real deploy (with exec, so a cancelled job's signal reaches it):
+
+    runrollback snapshot --service api --out snapshot.json   # before the deploy
+    gcloud run deploy api ...
+    exec runrollback guard --service api --restore-from snapshot.json
+
+Healthy: the last-good tag moves to the serving revision (a traffic-only write), exit 0.
+Unhealthy: the snapshot's traffic is restored (or 100% goes to the last-good revision), verified,
+and the report says what was rolled back and how long it took; exit 1.
+
+Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not confirmed.`,
+		Flags: withGlobal(append(probeFlags(),
+			&cli.StringFlag{Name: "restore-from", Usage: "the snapshot `FILE` taken before the deploy ('runrollback snapshot --out')"},
+			&cli.StringFlag{Name: "last-good-tag", Value: "last-good", Usage: "the `TAG` that marks the last good revision"},
+		)...),
+		Action: func(c *cli.Context) error {
+			g, err := parseGlobal(c, true)
+			if err != nil {
+				return err
+			}
+			if len(g.services) > 1 {
+				return usageError{fmt.Errorf("--service given %d times: guard one service at a time", len(g.services))}
+			}
+			po, err := parseProbe(c)
+			if err != nil {
+				return err
+			}
+			o := rollback.GuardOptions{
+				Service:       rollback.ServiceRef{Project: g.project, Region: g.region, Name: g.services[0]},
+				LastGoodTag:   c.String("last-good-tag"),
+				URL:           po.url,
+				ExpectVersion: po.expectVersion,
+				Owner:         e.owner(),
+			}
+			if err := rollback.ValidateTag(o.LastGoodTag); err != nil {
+				return usageError{fmt.Errorf("--last-good-tag: %w", err)}
+			}
+			if from := c.String("restore-from"); from != "" {
+				snap, err := readSnapshot(from)
+				if err != nil {
+					return usageError{err}
+				}
+				if snap.Service != o.Service {
+					return usageError{fmt.Errorf("--restore-from %s is a snapshot of %s, not of %s", from, snap.Service, o.Service)}
+				}
+				o.RestoreFrom = &snap
+			}
+			be, err := openBackend(c.Context, g)
+			if err != nil {
+				return err
+			}
+			defer be.close()
+			gd := &rollback.Guard{Cloud: be.cloud, Probe: prober{checker: po.checker(), policy: po.policy()},
+				Journal: e.journal(), Observe: e.observer(g), Calls: be.cloud.Calls}
+			return e.finishReport(g, gd.Run(c.Context, o))
+		},
+	}
+}
+
+func recoverCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "recover",
+		Usage: "finish or undo an interrupted run from its journal (a no-op when nothing is in flight)",
+		Description: `Reads the journal a drill or guard left (the service's runrollback.dev/journal annotation,
+or the local file under $RUNROLLBACK_STATE_DIR), resumes an operation in flight by name, puts the
+snapshot's traffic back, writes the template back, deletes the drill's revision and removes the
+lease. Every action looks first, so running it again changes nothing. Someone else's change is
+never overwritten: recover stops with exit 3 and says what differs.
+
+Exit codes: 0 recovered or nothing in flight, 1 recovered but unhealthy, 3 stopped at another
+writer's change, 4 not confirmed.`,
+		Flags: withGlobal(probeFlags()...),
+		Action: func(c *cli.Context) error {
+			g, err := parseGlobal(c, true)
+			if err != nil {
+				return err
+			}
+			po, err := parseProbe(c)
+			if err != nil {
+				return err
+			}
+			be, err := openBackend(c.Context, g)
+			if err != nil {
+				return err
+			}
+			defer be.close()
+			rc := &rollback.Recover{Cloud: be.cloud, Probe: prober{checker: po.checker(), policy: po.policy()},
+				Journal: e.journal(), Observe: e.observer(g), Calls: be.cloud.Calls}
+			var last error
+			for _, name := range g.services {
+				rep := rc.Run(c.Context, rollback.RecoverOptions{
+					Service: rollback.ServiceRef{Project: g.project, Region: g.region, Name: name},
+					URL:     po.url, ExpectVersion: po.expectVersion,
+				})
+				if err := e.finishReport(g, rep); err != nil {
+					last = err
+				}
+			}
+			return last
+		},
+	}
+}

@@ -1,0 +1,345 @@
+package rollback
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Guard runs after a real deploy: it probes the service; when healthy it moves
+// the last-good tag to the serving revision; when not, it restores the snapshot
+// taken before the deploy (or sends 100% to the last-good revision), verifies,
+// and reports what it rolled back. Leased and journaled like the drill.
+type Guard struct {
+	Cloud   CloudRun
+	Probe   Prober
+	Journal FileJournal
+	Observe Observer
+	Now     func() time.Time
+	Calls   func() (reads, writes int64)
+}
+
+// GuardOptions are the guard's inputs, validated by the caller.
+type GuardOptions struct {
+	Service       ServiceRef
+	RestoreFrom   *Snapshot
+	LastGoodTag   string
+	URL           string
+	ExpectVersion string
+	Owner         string
+	// LeaseTTL default 15m; RestoreTimeout default 2m.
+	LeaseTTL       time.Duration
+	RestoreTimeout time.Duration
+}
+
+// Guard steps.
+const (
+	StepProbe = "probe"
+	StepTag   = "tag"
+)
+
+type guardRun struct {
+	g      *Guard
+	o      GuardOptions
+	rep    *Report
+	now    func() time.Time
+	svc    *Service
+	j      Journal
+	leased bool
+	hint   string
+}
+
+func (gr *guardRun) step(ctx context.Context, name string, fn func(ctx context.Context) (string, error)) error {
+	return runStep(gr.rep, gr.g.Observe, gr.now, name, func() (string, error) { return fn(ctx) })
+}
+
+// Run guards the service and returns the report: pass when healthy; fail when
+// unhealthy (rolled back or not: the report says which); aborted when it
+// stopped before changing anything; error when a rollback it started could not
+// be confirmed.
+func (g *Guard) Run(ctx context.Context, o GuardOptions) *Report {
+	now := g.Now
+	if now == nil {
+		now = time.Now
+	}
+	o.LeaseTTL = cmp.Or(o.LeaseTTL, 15*time.Minute)
+	o.RestoreTimeout = cmp.Or(o.RestoreTimeout, 2*time.Minute)
+	o.LastGoodTag = cmp.Or(o.LastGoodTag, "last-good")
+	start := now()
+	gr := &guardRun{g: g, o: o, now: now, rep: &Report{
+		Schema:  ReportSchema,
+		Command: "guard",
+		Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
+	}}
+	result, err := gr.run(ctx)
+	rep := gr.rep
+	rep.Result = result
+	if err != nil {
+		rep.Error = oneLine(errorText(ctx, err))
+		rep.Hint = gr.hint
+	}
+	if g.Calls != nil {
+		r, w := g.Calls()
+		rep.APICalls = APICalls{Reads: r, Writes: w}
+	}
+	rep.Timings.Total = ms(now().Sub(start))
+	for _, p := range []*[]string{&rep.LastGood, &rep.RevisionsCreated, &rep.RevisionsDeleted} {
+		if *p == nil {
+			*p = []string{}
+		}
+	}
+	return rep
+}
+
+func (gr *guardRun) run(ctx context.Context) (string, error) {
+	g, ref := gr.g, gr.o.Service
+	var res ProbeResult
+	err := gr.step(ctx, StepPreflight, func(ctx context.Context) (string, error) {
+		svc, err := g.Cloud.GetService(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		gr.svc = svc
+		gr.rep.Service.URI = svc.URI
+		gr.rep.Before = &ReportState{Traffic: svc.Traffic, Etag: svc.Etag, Generation: svc.Generation}
+		lease, journal, err := LeaseAndJournal(svc)
+		if err != nil {
+			return "", err
+		}
+		if lease != nil && !lease.Expired(gr.now()) {
+			gr.hint = fmt.Sprintf("another run (%s by %s) holds the service until %s; run 'runrollback recover' if it died", lease.Command, lease.Owner, lease.Expires.Format(time.RFC3339))
+			return "", fmt.Errorf("%w: a lease is held on %q", ErrAborted, ref.Name)
+		}
+		if journal != nil && lease == nil {
+			gr.hint = "an earlier run was interrupted: run 'runrollback recover' first"
+			return "", fmt.Errorf("%w: an interrupted run's journal is on %q", ErrAborted, ref.Name)
+		}
+		if cmp.Or(gr.o.URL, svc.URI) == "" {
+			return "", fmt.Errorf("%w: service %q reports no URL to probe; pass --url", ErrAborted, ref.Name)
+		}
+		return fmt.Sprintf("%s: traffic %s, latest ready %s", ref.Name, svc.Traffic, svc.LatestReadyRevision), nil
+	})
+	if err != nil {
+		return ResultAborted, err
+	}
+	url := cmp.Or(gr.o.URL, gr.svc.URI)
+	_ = gr.step(ctx, StepProbe, func(ctx context.Context) (string, error) {
+		res = g.Probe.WaitHealthy(ctx, url, Expect{Version: gr.o.ExpectVersion})
+		gr.rep.Timings.Detect = ms(res.Elapsed)
+		gr.rep.Before.Healthy, gr.rep.Before.Version, gr.rep.Before.Revision = res.OK, res.Version, res.Revision
+		if !res.OK {
+			return "", fmt.Errorf("%s is unhealthy after %d probe(s): %s", url, res.Attempts, res.Detail)
+		}
+		return fmt.Sprintf("healthy %s from %s, %d probe(s)", res.Version, res.Revision, res.Attempts), nil
+	})
+	if ctx.Err() != nil && !res.OK {
+		return ResultAborted, ctx.Err()
+	}
+	if res.OK {
+		return gr.healthy(ctx)
+	}
+	return gr.rollback(ctx, res)
+}
+
+// healthy moves the last-good tag to the serving revision.
+func (gr *guardRun) healthy(ctx context.Context) (string, error) {
+	err := gr.step(ctx, StepTag, func(ctx context.Context) (string, error) {
+		want, serving := MoveTag(gr.svc, gr.o.LastGoodTag)
+		gr.rep.LastGood = []string{serving}
+		if gr.svc.Traffic.Equal(want) {
+			return "", nil
+		}
+		svc, err := gr.g.Cloud.UpdateTraffic(ctx, gr.o.Service, gr.svc.Etag, want)
+		if err != nil {
+			if errors.Is(err, ErrConflict) {
+				gr.hint = "someone changed the service during the guard; the tag was not moved: run the guard again"
+			}
+			return "", err
+		}
+		gr.svc = svc
+		return fmt.Sprintf("tag %s now on %s: %s", gr.o.LastGoodTag, serving, want), nil
+	})
+	gr.rep.After = &ReportState{Traffic: gr.svc.Traffic, Healthy: true, Version: gr.rep.Before.Version, Revision: gr.rep.Before.Revision}
+	gr.rep.TrafficRestored = true
+	if err != nil {
+		// The service is healthy; only the bookkeeping failed.
+		return ResultAborted, err
+	}
+	return ResultPass, nil
+}
+
+// MoveTag returns svc's traffic with tag on the revision serving the largest share
+// (LATEST resolved), and removed from anywhere else.
+func MoveTag(svc *Service, tag string) (Split, string) {
+	serving := ""
+	var best int32 = -1
+	for _, t := range Resolve(svc.Traffic, svc.LatestReadyRevision) {
+		if t.Percent > best {
+			best, serving = t.Percent, t.Revision
+		}
+	}
+	var out Split
+	placed := false
+	for _, t := range svc.Traffic {
+		switch {
+		case t.Tag == tag && t.Revision == serving && !t.Latest:
+			placed = true
+		case t.Tag == tag && t.Percent == 0:
+			continue // a tag-only entry: drop it
+		case t.Tag == tag:
+			t.Tag = "" // keep its traffic, lose the tag
+		}
+		out = append(out, t)
+	}
+	if !placed {
+		out = append(out, Target{Revision: serving, Percent: 0, Tag: tag})
+	}
+	return out, serving
+}
+
+// rollback restores the snapshot, or 100% to the last-good tag's revision.
+func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, error) {
+	g, ref := gr.g, gr.o.Service
+	failure := fmt.Errorf("the service is unhealthy after the deploy: %s", res.Detail)
+	ro := RollbackOptions{Service: ref, From: gr.o.RestoreFrom, Tag: gr.o.LastGoodTag}
+	if ro.From != nil {
+		ro.Tag = ""
+	}
+	want, why, err := RollbackTarget(gr.svc, ro)
+	if err == nil {
+		err = ValidateSplit(want)
+	}
+	if err != nil {
+		gr.hint = "no known good target, so nothing was changed: take a snapshot before deploying (runrollback snapshot --out FILE, then guard --restore-from FILE), or tag a good revision last-good"
+		gr.step(ctx, StepRestore, func(context.Context) (string, error) { return "", err })
+		return ResultFail, fmt.Errorf("%v; and no rollback target: %w", failure, err)
+	}
+	for _, t := range Resolve(want, gr.svc.LatestReadyRevision) {
+		if t.Percent > 0 && !slices.Contains(gr.rep.LastGood, t.Revision) {
+			gr.rep.LastGood = append(gr.rep.LastGood, t.Revision)
+		}
+	}
+	snap := TakeSnapshot(gr.svc, gr.now())
+	snap.Traffic = want
+	if ro.From != nil {
+		snap.LatestReady = ro.From.LatestReady
+	}
+	// Restore on a context a signal does not cancel: a rollback once started finishes.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gr.o.RestoreTimeout)
+	defer cancel()
+	if err := gr.lease(rctx, snap); err != nil {
+		gr.hint = "nothing was changed: " + cmp.Or(gr.hint, "run the guard again")
+		return ResultFail, fmt.Errorf("%v; the rollback could not start: %w", failure, err)
+	}
+	var restoreErr error
+	err = gr.step(rctx, StepRestore, func(ctx context.Context) (string, error) {
+		start := gr.now()
+		svc, err := g.Cloud.UpdateTraffic(ctx, ref, gr.svc.Etag, want)
+		gr.rep.Timings.Restore = ms(gr.now().Sub(start))
+		if err != nil {
+			if op := OperationName(err); op != "" {
+				gr.j.Operation = op
+				_ = g.Journal.Save(gr.j)
+			}
+			restoreErr = err
+			return "", err
+		}
+		gr.svc = svc
+		return fmt.Sprintf("rolled back to %s: %s", why, want), nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			gr.hint = "someone else changed the service during the rollback; nothing was overwritten: check 'runrollback status'"
+			gr.release(rctx)
+			return ResultAborted, fmt.Errorf("%v; rollback not written: %w", failure, err)
+		}
+		gr.hint = RecoverHint(ref, g.Journal, gr.j.Operation)
+		return ResultError, fmt.Errorf("%v; %w: %w", failure, ErrNotRestored, restoreErr)
+	}
+	verr := gr.step(rctx, StepVerify, func(ctx context.Context) (string, error) {
+		start := gr.now()
+		defer func() { gr.rep.Timings.Verify = ms(gr.now().Sub(start)) }()
+		cur, err := g.Cloud.GetService(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		resolved := Resolve(want, cur.LatestReadyRevision)
+		if !SameSplit(cur.ActualSplit(), resolved) {
+			return "", fmt.Errorf("actual split %s differs from the written %s", cur.ActualSplit(), resolved)
+		}
+		var revs []string
+		for _, t := range resolved {
+			if t.Percent > 0 {
+				revs = append(revs, t.Revision)
+			}
+		}
+		r := g.Probe.WaitHealthy(ctx, cmp.Or(gr.o.URL, cur.URI), Expect{Revisions: revs})
+		gr.rep.After = &ReportState{Traffic: cur.Traffic, Healthy: r.OK, Version: r.Version, Revision: r.Revision}
+		if !r.OK {
+			return "", fmt.Errorf("the last good revision(s) %v do not answer healthy either: %s", revs, r.Detail)
+		}
+		return fmt.Sprintf("healthy %s from %s after the rollback", r.Version, r.Revision), nil
+	})
+	gr.rep.TrafficRestored = gr.svc.Traffic.Equal(want)
+	if err := gr.release(rctx); err != nil {
+		gr.hint = RecoverHint(ref, g.Journal, "")
+		return ResultError, fmt.Errorf("%v; rolled back, but %w", failure, err)
+	}
+	if verr != nil {
+		gr.hint = "traffic is on the last good revision(s), which do not answer healthy either: check them with 'runrollback status --probe'"
+		return ResultFail, fmt.Errorf("%v; rolled back, but %w", failure, verr)
+	}
+	gr.hint = "the deploy was rolled back; fix the release before deploying again"
+	return ResultFail, fmt.Errorf("%v; rolled back to %s in %dms", failure, strings.TrimSpace(why), gr.rep.Timings.Restore)
+}
+
+func (gr *guardRun) lease(ctx context.Context, target Snapshot) error {
+	return gr.step(ctx, StepLease, func(ctx context.Context) (string, error) {
+		now := gr.now()
+		id := NewDrillID()
+		gr.j = Journal{Schema: JournalSchema, ID: id, Command: "guard", Owner: gr.o.Owner, Started: now.UTC(), Step: StepLease, Snapshot: target, From: gr.svc.Traffic}
+		l := Lease{ID: id, Owner: gr.o.Owner, Command: "guard", Started: now.UTC(), Expires: now.Add(gr.o.LeaseTTL).UTC()}
+		ann, err := WithRunAnnotations(gr.svc.Annotations, l, gr.j)
+		if err != nil {
+			return "", err
+		}
+		if err := gr.g.Journal.Save(gr.j); err != nil {
+			return "", err
+		}
+		gr.leased = true
+		svc, err := gr.g.Cloud.SetAnnotations(ctx, gr.o.Service, gr.svc.Etag, ann)
+		if err != nil {
+			if derr := gr.g.Journal.Delete(gr.o.Service); derr == nil {
+				gr.leased = false
+			}
+			return "", err
+		}
+		gr.svc = svc
+		return "lease " + id + " held", nil
+	})
+}
+
+func (gr *guardRun) release(ctx context.Context) error {
+	if !gr.leased {
+		return nil
+	}
+	return gr.step(ctx, StepCleanup, func(ctx context.Context) (string, error) {
+		cur, err := gr.g.Cloud.GetService(ctx, gr.o.Service)
+		if err != nil {
+			return "", err
+		}
+		if HasRunAnnotations(cur.Annotations) {
+			svc, err := gr.g.Cloud.SetAnnotations(ctx, gr.o.Service, cur.Etag, WithoutRunAnnotations(cur.Annotations))
+			if err != nil {
+				return "", fmt.Errorf("release the lease: %w", err)
+			}
+			gr.svc = svc
+		}
+		gr.leased = false
+		return "lease released", gr.g.Journal.Delete(gr.o.Service)
+	})
+}

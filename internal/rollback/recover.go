@@ -1,0 +1,343 @@
+package rollback
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Recover finishes or undoes a run that stopped without cleaning up (SIGKILL, a
+// lost runner): from the journal on the service (annotation) or the local file,
+// it puts the snapshot's traffic back, writes the template back, deletes the
+// broken revision, and removes our annotations. Every action first looks at the
+// service, so running it twice, or after a run that did finish, changes nothing.
+type Recover struct {
+	Cloud   CloudRun
+	Probe   Prober
+	Journal FileJournal
+	Observe Observer
+	Now     func() time.Time
+	Calls   func() (reads, writes int64)
+}
+
+// RecoverOptions name the service and how to probe it afterwards.
+type RecoverOptions struct {
+	Service       ServiceRef
+	URL           string
+	ExpectVersion string
+}
+
+// errUnhealthy marks a service that was put back but does not answer healthy.
+var errUnhealthy = errors.New("unhealthy")
+
+// Recover steps.
+const (
+	StepJournal   = "journal"
+	StepOperation = "operation"
+)
+
+type recoverRun struct {
+	rc   *Recover
+	o    RecoverOptions
+	rep  *Report
+	j    *Journal
+	svc  *Service
+	now  func() time.Time
+	hint string
+}
+
+func (rr *recoverRun) step(name string, fn func() (string, error)) error {
+	return runStep(rr.rep, rr.rc.Observe, rr.now, name, fn)
+}
+
+// Run recovers the service and returns the report: result pass when nothing was
+// in flight or everything was put back; aborted when another writer's change
+// stands in the way (nothing of theirs is overwritten); error when something of
+// ours could not be removed.
+func (rc *Recover) Run(ctx context.Context, o RecoverOptions) *Report {
+	now := rc.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	rr := &recoverRun{rc: rc, o: o, now: now, rep: &Report{
+		Schema:  ReportSchema,
+		Command: "recover",
+		Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
+	}}
+	err := rr.run(ctx)
+	result := ResultPass
+	switch {
+	case err == nil:
+	case errors.Is(err, errUnhealthy):
+		result = ResultFail
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrAborted):
+		result = ResultAborted
+	default:
+		result = ResultError
+	}
+	rep := rr.rep
+	rep.Result = result
+	if err != nil {
+		rep.Error = oneLine(err.Error())
+		rep.Hint = rr.hint
+	}
+	if rc.Calls != nil {
+		r, w := rc.Calls()
+		rep.APICalls = APICalls{Reads: r, Writes: w}
+	}
+	rep.Timings.Total = ms(now().Sub(start))
+	for _, p := range []*[]string{&rep.LastGood, &rep.RevisionsCreated, &rep.RevisionsDeleted} {
+		if *p == nil {
+			*p = []string{}
+		}
+	}
+	return rep
+}
+
+func (rr *recoverRun) run(ctx context.Context) error {
+	rc, ref := rr.rc, rr.o.Service
+	var local *Journal
+	err := rr.step(StepJournal, func() (string, error) {
+		svc, err := rc.Cloud.GetService(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		rr.svc = svc
+		rr.rep.Service.URI = svc.URI
+		_, onService, err := LeaseAndJournal(svc)
+		if err != nil {
+			return "", err
+		}
+		local, err = rc.Journal.Load(ref)
+		if err != nil {
+			return "", err
+		}
+		rr.j = cmp.Or(onService, local)
+		if rr.j == nil {
+			if HasRunAnnotations(svc.Annotations) {
+				return "a lease without a journal is on the service: removing it", nil
+			}
+			return "nothing in flight", nil
+		}
+		if local != nil && onService != nil && local.ID != onService.ID {
+			return "", fmt.Errorf("%w: the local journal (run %s) and the service's (run %s) are of different runs", ErrAborted, local.ID, onService.ID)
+		}
+		if local != nil {
+			// The local file has the step and any operation in flight.
+			rr.j.Step, rr.j.Operation = local.Step, local.Operation
+		}
+		rr.rep.Before = &ReportState{Traffic: svc.Traffic, Etag: svc.Etag, Generation: svc.Generation}
+		rr.rep.BrokenRevision = rr.j.BrokenRevision
+		rr.rep.LastGood = rr.j.Snapshot.Serving()
+		where := "the service"
+		if onService == nil {
+			where = "the local file " + rc.Journal.Path(ref)
+		}
+		return fmt.Sprintf("%s by %s, started %s, stopped at %s (journal from %s); snapshot traffic %s",
+			rr.j.Command, rr.j.Owner, rr.j.Started.Format(time.RFC3339), cmp.Or(rr.j.Step, "?"), where, rr.j.Snapshot.Traffic), nil
+	})
+	if err != nil {
+		rr.hint = "nothing was changed; check --project, --region and --service"
+		return err
+	}
+	if rr.j == nil {
+		if HasRunAnnotations(rr.svc.Annotations) {
+			return rr.step(StepCleanup, func() (string, error) { return rr.release(ctx) })
+		}
+		rr.rep.TrafficRestored = true
+		return nil
+	}
+	if err := rr.resume(ctx); err != nil {
+		return err
+	}
+	if err := rr.step(StepRestore, func() (string, error) { return rr.restoreTraffic(ctx) }); err != nil {
+		return err
+	}
+	if err := rr.step(StepCleanup, func() (string, error) { return rr.cleanup(ctx) }); err != nil {
+		return err
+	}
+	err = rr.step(StepVerify, func() (string, error) { return rr.verify(ctx) })
+	rr.rep.After = &ReportState{Traffic: rr.svc.Traffic, Etag: rr.svc.Etag, Generation: rr.svc.Generation, Healthy: err == nil}
+	rr.rep.TrafficRestored = rr.svc.Traffic.Equal(rr.j.Snapshot.Traffic)
+	rr.rep.TemplateRestored = rr.svc.Template.Hash == rr.j.Snapshot.Template.Hash
+	if err != nil {
+		rr.hint = "traffic is back as it was before the interrupted run; the service does not answer healthy: check it with 'runrollback status --probe'"
+	}
+	return err
+}
+
+// resume waits for an operation the interrupted run left in flight, rather than
+// writing again.
+func (rr *recoverRun) resume(ctx context.Context) error {
+	return rr.step(StepOperation, func() (string, error) {
+		if rr.j.Operation == "" {
+			return "", nil
+		}
+		svc, err := rr.rc.Cloud.ResumeOperation(ctx, rr.j.Operation)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			if errors.Is(err, ErrPending) {
+				rr.hint = "the operation is still running: run 'runrollback recover' again in a minute"
+			}
+			return "", fmt.Errorf("%w: operation %s: %w", ErrNotRestored, rr.j.Operation, err)
+		}
+		if svc != nil {
+			rr.svc = svc
+		}
+		cur, err := rr.rc.Cloud.GetService(ctx, rr.o.Service)
+		if err != nil {
+			return "", err
+		}
+		rr.svc = cur
+		return "operation " + rr.j.Operation + " finished", nil
+	})
+}
+
+// ours reports whether a target is the drill's own.
+func (rr *recoverRun) ours(t Target) bool {
+	return (rr.j.BrokenRevision != "" && t.Revision == rr.j.BrokenRevision) || (rr.j.Tag != "" && t.Tag == rr.j.Tag)
+}
+
+// restoreTraffic puts the pinned snapshot traffic back when what is there is
+// ours; when someone else changed the traffic since, it stops.
+func (rr *recoverRun) restoreTraffic(ctx context.Context) (string, error) {
+	snap := rr.j.Snapshot
+	cur := rr.svc.Traffic
+	pinned := snap.Pinned()
+	switch {
+	case cur.Equal(snap.Traffic) || cur.Equal(pinned):
+		return "", nil
+	case rr.j.From != nil && cur.Equal(rr.j.From):
+		// An interrupted guard: finish its rollback.
+	case !slices.ContainsFunc(cur, rr.ours):
+		rr.hint = "someone else changed the traffic after the interrupted run; nothing of ours is in it, so it was left alone. Compare with the snapshot and decide by hand (runrollback rollback --to REVISION)"
+		return "", fmt.Errorf("%w: the traffic of %q is %s, neither the snapshot's %s nor the drill's", ErrConflict, rr.o.Service.Name, cur, snap.Traffic)
+	}
+	// The traffic may hold only our entries and the snapshot's, whose percents
+	// the drill's shift may have lowered; anything else is someone else's.
+	sameEntry := func(a Target) func(Target) bool {
+		return func(b Target) bool { return a.Revision == b.Revision && a.Tag == b.Tag && a.Latest == b.Latest }
+	}
+	for _, t := range cur {
+		if !rr.ours(t) && !slices.ContainsFunc(pinned, sameEntry(t)) && !slices.ContainsFunc(snap.Traffic, sameEntry(t)) {
+			rr.hint = "someone else changed the traffic while the drill held it; nothing was overwritten. Decide by hand (runrollback rollback --to REVISION)"
+			return "", fmt.Errorf("%w: traffic entry %s of %q is neither the snapshot's nor the drill's", ErrConflict, t, rr.o.Service.Name)
+		}
+	}
+	svc, err := rr.rc.Cloud.UpdateTraffic(ctx, rr.o.Service, rr.svc.Etag, pinned)
+	if err != nil {
+		rr.hint = "run 'runrollback recover' again; if it keeps failing, check 'runrollback status'"
+		return "", fmt.Errorf("%w: %w", ErrNotRestored, err)
+	}
+	rr.svc = svc
+	return "traffic back on the last good revision(s): " + pinned.String(), nil
+}
+
+// cleanup writes the template back (only when it is still the drill's), writes
+// the traffic list verbatim, deletes the broken revision and releases the lease.
+func (rr *recoverRun) cleanup(ctx context.Context) (string, error) {
+	snap := rr.j.Snapshot
+	var done []string
+	tmpl := rr.svc.Template
+	if rr.j.TemplateChanged && tmpl.Hash != snap.Template.Hash {
+		if rr.j.BrokenRevision == "" || tmpl.Revision != rr.j.BrokenRevision {
+			rr.warn(fmt.Sprintf("the template of %q changed since the drill, and not to the drill's revision: left as it is", rr.o.Service.Name))
+		} else {
+			before := rr.svc.LatestCreatedRevision
+			svc, err := rr.rc.Cloud.ReplaceTemplate(ctx, rr.o.Service, rr.svc.Etag, snap.Template, rr.svc.Traffic)
+			if err != nil {
+				rr.hint = "run 'runrollback recover' again"
+				return "", fmt.Errorf("%w: the template still builds the broken revision: %w", ErrNotRestored, err)
+			}
+			rr.svc = svc
+			if svc.LatestCreatedRevision != before {
+				rr.rep.RevisionsCreated = appendNew(rr.rep.RevisionsCreated, svc.LatestCreatedRevision)
+			}
+			done = append(done, "template restored")
+		}
+	}
+	if rr.svc.Traffic.Equal(snap.Pinned()) && !rr.svc.Traffic.Equal(snap.Traffic) {
+		svc, err := rr.rc.Cloud.UpdateTraffic(ctx, rr.o.Service, rr.svc.Etag, snap.Traffic)
+		if err != nil {
+			rr.hint = "run 'runrollback recover' again"
+			return "", fmt.Errorf("%w: write the traffic list verbatim: %w", ErrNotRestored, err)
+		}
+		rr.svc = svc
+		done = append(done, "traffic list written verbatim: "+snap.Traffic.String())
+	}
+	if rr.j.BrokenRevision != "" && !rr.j.KeepRevision {
+		revs, err := rr.rc.Cloud.ListRevisions(ctx, rr.o.Service)
+		if err != nil {
+			return "", err
+		}
+		if slices.ContainsFunc(revs, func(r Revision) bool { return r.Name == rr.j.BrokenRevision }) {
+			if err := rr.rc.Cloud.DeleteRevision(ctx, rr.o.Service, rr.j.BrokenRevision); err != nil {
+				rr.warn(fmt.Sprintf("could not delete revision %s: %v", rr.j.BrokenRevision, err))
+			} else {
+				rr.rep.RevisionsDeleted = appendNew(rr.rep.RevisionsDeleted, rr.j.BrokenRevision)
+				done = append(done, "deleted revision "+rr.j.BrokenRevision)
+			}
+		}
+	}
+	d, err := rr.release(ctx)
+	if err != nil {
+		return "", err
+	}
+	if d != "" {
+		done = append(done, d)
+	}
+	return strings.Join(done, "; "), nil
+}
+
+// release removes our annotations and the local journal.
+func (rr *recoverRun) release(ctx context.Context) (string, error) {
+	var done string
+	cur, err := rr.rc.Cloud.GetService(ctx, rr.o.Service)
+	if err != nil {
+		return "", err
+	}
+	rr.svc = cur
+	if HasRunAnnotations(cur.Annotations) {
+		svc, err := rr.rc.Cloud.SetAnnotations(ctx, rr.o.Service, cur.Etag, WithoutRunAnnotations(cur.Annotations))
+		if err != nil {
+			rr.hint = "run 'runrollback recover' again"
+			return "", fmt.Errorf("%w: remove the lease and journal annotations: %w", ErrNotRestored, err)
+		}
+		rr.svc = svc
+		done = "lease and journal removed from the service"
+	}
+	if err := rr.rc.Journal.Delete(rr.o.Service); err != nil {
+		return "", err
+	}
+	return done, nil
+}
+
+func (rr *recoverRun) warn(msg string) {
+	rr.rep.Warnings = append(rr.rep.Warnings, msg)
+	if rr.rc.Observe != nil {
+		rr.rc.Observe(Event{Time: rr.now(), Level: LevelWarn, Step: StepCleanup, Message: msg})
+	}
+}
+
+func (rr *recoverRun) verify(ctx context.Context) (string, error) {
+	url := cmp.Or(rr.o.URL, rr.svc.URI)
+	if url == "" || rr.rc.Probe == nil {
+		return "", nil
+	}
+	serving := Resolve(rr.svc.Traffic, rr.svc.LatestReadyRevision)
+	var revs []string
+	for _, t := range serving {
+		if t.Percent > 0 {
+			revs = append(revs, t.Revision)
+		}
+	}
+	res := rr.rc.Probe.WaitHealthy(ctx, url, Expect{Version: rr.o.ExpectVersion, Revisions: revs})
+	if !res.OK {
+		return "", fmt.Errorf("%w: %s does not answer healthy: %s", errUnhealthy, url, res.Detail)
+	}
+	return fmt.Sprintf("healthy %s from %s", res.Version, res.Revision), nil
+}
