@@ -26,7 +26,7 @@ func openBackend(ctx context.Context, g globalOpts) (*backend, error) {
 			closers[i]()
 		}
 	}
-	cfg := cloudrun.Config{EmulatorHost: g.emulatorHost}
+	cfg := cloudrun.Config{EmulatorHost: g.emulatorHost, OperationTimeout: g.opTimeout}
 	if g.local || g.emulatorHost != "" {
 		// A fake finishes operations at once and answers in microseconds.
 		cfg.CallTimeout = 10 * time.Second

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runrollback/runrollback/internal/probe"
 	"github.com/runrollback/runrollback/internal/rollback"
 )
 
@@ -22,6 +24,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to `FILE`"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print more detail, including the whole error chain"},
 		&cli.BoolFlag{Name: "no-color", Usage: "no ANSI colours in text output", EnvVars: []string{"NO_COLOR"}},
+		&cli.StringFlag{Name: "operation-timeout", Value: "5m", Usage: "how long to wait for one Cloud Run operation (`DURATION`) before reporting it pending"},
 	}
 }
 
@@ -37,6 +40,7 @@ type globalOpts struct {
 	junitFile    string
 	verbose      bool
 	noColor      bool
+	opTimeout    time.Duration
 }
 
 // parseGlobal reads and validates the global flags. needService says whether the
@@ -57,6 +61,11 @@ func parseGlobal(c *cli.Context, needService bool) (globalOpts, error) {
 	if err := noArgs(c); err != nil {
 		return g, err
 	}
+	d, err := probe.ParseDuration(c.String("operation-timeout"))
+	if err != nil || d <= 0 {
+		return g, usageError{fmt.Errorf("--operation-timeout %q: use a positive duration such as 5m", c.String("operation-timeout"))}
+	}
+	g.opTimeout = d
 	if !slices.Contains([]string{"text", "json"}, g.output) {
 		return g, usageError{fmt.Errorf("--output %q is not valid: use text or json", g.output)}
 	}

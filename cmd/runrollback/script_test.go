@@ -62,30 +62,53 @@ func setupFake(env *testscript.Env) error {
 		}
 		world = w
 	}
-	srv, err := fakerun.NewServer()
+	f, err := startFake(world)
 	if err != nil {
 		return err
 	}
+	env.Defer(f.close)
+	env.Values[fakeKey{}] = f
+	for k, v := range f.env(filepath.Join(env.WorkDir, "state")) {
+		env.Setenv(k, v)
+	}
+	return nil
+}
+
+// startFake starts the fake Cloud Run and its serving plane, seeded with world.
+func startFake(world fakerun.World) (*scriptFake, error) {
+	srv, err := fakerun.NewServer()
+	if err != nil {
+		return nil, err
+	}
 	plane := fakeapp.New(srv)
-	env.Defer(func() { plane.Close(); srv.Close() })
 	if err := srv.Seed(world); err != nil {
-		return err
+		plane.Close()
+		srv.Close()
+		return nil, err
 	}
 	f := &scriptFake{srv: srv, plane: plane, writes0: srv.Writes(), templates: map[string]*runpb.RevisionTemplate{}}
 	for _, s := range srv.Services() {
 		f.templates[s.GetName()] = s.GetTemplate()
 	}
-	env.Values[fakeKey{}] = f
-	env.Setenv("CLOUD_RUN_EMULATOR_HOST", srv.Addr)
-	env.Setenv("GOOGLE_CLOUD_PROJECT", "local-project")
-	env.Setenv("CLOUDSDK_RUN_REGION", "us-central1")
-	env.Setenv("RUNROLLBACK_STATE_DIR", filepath.Join(env.WorkDir, "state"))
-	env.Setenv("NO_COLOR", "1")
-	for _, s := range srv.Services() {
-		name := strings.ToUpper(strings.ReplaceAll(shortResource(s.GetName()), "-", "_"))
-		env.Setenv(name+"_URL", s.GetUri())
+	return f, nil
+}
+
+func (f *scriptFake) close() { f.plane.Close(); f.srv.Close() }
+
+// env is the environment a command run against the fake gets.
+func (f *scriptFake) env(stateDir string) map[string]string {
+	env := map[string]string{
+		"CLOUD_RUN_EMULATOR_HOST": f.srv.Addr,
+		"GOOGLE_CLOUD_PROJECT":    "local-project",
+		"CLOUDSDK_RUN_REGION":     "us-central1",
+		"RUNROLLBACK_STATE_DIR":   stateDir,
+		"NO_COLOR":                "1",
 	}
-	return nil
+	for _, s := range f.srv.Services() {
+		name := strings.ToUpper(strings.ReplaceAll(shortResource(s.GetName()), "-", "_"))
+		env[name+"_URL"] = s.GetUri()
+	}
+	return env
 }
 
 func fileExists(p string) bool {
@@ -125,10 +148,14 @@ func renderTargets[T interface {
 // adapter is a Cloud Run client on the script's fake, for commands that play
 // another writer (a deploy workflow, a teammate).
 func adapter(ts *testscript.TestScript) *cloudrun.Client {
-	c, err := cloudrun.New(context.Background(), cloudrun.Config{EmulatorHost: fakeOf(ts).srv.Addr, OperationTimeout: 2 * time.Second, PollInterval: 10 * time.Millisecond})
+	c, err := dialFake(fakeOf(ts).srv.Addr)
 	ts.Check(err)
 	ts.Defer(func() { _ = c.Close() })
 	return c
+}
+
+func dialFake(addr string) (*cloudrun.Client, error) {
+	return cloudrun.New(context.Background(), cloudrun.Config{EmulatorHost: addr, OperationTimeout: 2 * time.Second, PollInterval: 10 * time.Millisecond})
 }
 
 func scriptRef(name string) rollback.ServiceRef {
@@ -277,32 +304,38 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	// tag, no drill revision — and the template equals the one at the start
 	// (revision name aside).
 	"clean": func(ts *testscript.TestScript, neg bool, args []string) {
-		f := fakeOf(ts)
-		svc := f.srv.Service(fullName(args[0]))
-		var problems []string
-		for k := range svc.GetAnnotations() {
-			if strings.HasPrefix(k, "runrollback.dev/") {
-				problems = append(problems, "annotation "+k)
-			}
-		}
-		for _, t := range svc.GetTraffic() {
-			if strings.HasPrefix(t.GetTag(), "drill-") {
-				problems = append(problems, "tag "+t.GetTag())
-			}
-		}
-		for _, r := range f.srv.Revisions(svc.GetName()) {
-			if strings.Contains(shortResource(r.GetName()), "-drill-") {
-				problems = append(problems, "revision "+shortResource(r.GetName()))
-			}
-		}
-		want := proto.Clone(f.templates[svc.GetName()]).(*runpb.RevisionTemplate)
-		got := proto.Clone(svc.GetTemplate()).(*runpb.RevisionTemplate)
-		want.Revision, got.Revision = "", ""
-		if !proto.Equal(want, got) {
-			problems = append(problems, fmt.Sprintf("template differs: %v, want %v", got, want))
-		}
+		problems := leftovers(fakeOf(ts), args[0])
 		if (len(problems) == 0) == neg {
 			ts.Fatalf("clean %s: %s", args[0], strings.Join(problems, "; "))
 		}
 	},
+}
+
+// leftovers lists what of runrollback's is left on a service: annotations, drill
+// tags, drill revisions, and a template that differs from the one at the start.
+func leftovers(f *scriptFake, name string) []string {
+	svc := f.srv.Service(fullName(name))
+	var problems []string
+	for k := range svc.GetAnnotations() {
+		if strings.HasPrefix(k, "runrollback.dev/") {
+			problems = append(problems, "annotation "+k)
+		}
+	}
+	for _, t := range svc.GetTraffic() {
+		if strings.HasPrefix(t.GetTag(), "drill-") {
+			problems = append(problems, "tag "+t.GetTag())
+		}
+	}
+	for _, r := range f.srv.Revisions(svc.GetName()) {
+		if strings.Contains(shortResource(r.GetName()), "-drill-") {
+			problems = append(problems, "revision "+shortResource(r.GetName()))
+		}
+	}
+	want := proto.Clone(f.templates[svc.GetName()]).(*runpb.RevisionTemplate)
+	got := proto.Clone(svc.GetTemplate()).(*runpb.RevisionTemplate)
+	want.Revision, got.Revision = "", ""
+	if !proto.Equal(want, got) {
+		problems = append(problems, fmt.Sprintf("template differs: %v, want %v", got, want))
+	}
+	return problems
 }

@@ -31,10 +31,10 @@ var methods = []string{
 //
 //	GET  /state             services, their split, generation, etag, revisions
 //	GET  /calls             {"calls":{"GetService":2,...},"writes":1}
-//	POST /fail              {"method":"UpdateService","n":2,"code":"UNAVAILABLE","message":"...","retry_delay_ms":0}
+//	POST /fail              {"method":"UpdateService","n":2,"code":"UNAVAILABLE","message":"...","retry_delay_ms":0,"skip":0}
 //	POST /lose-reply        {"method":"UpdateService","n":1,"code":"UNAVAILABLE"}
 //	POST /latency           {"method":"GetService","ms":200}
-//	POST /hold              {"hold":true}
+//	POST /hold              {"hold":true} or {"hold":true,"after":3} (hold from the 4th write on)
 //	POST /release           {}
 //	POST /fail-operations   {"n":1,"code":"INTERNAL","message":"..."}
 //	POST /concurrent-write  {"service":"api","traffic":[...],"image":"...","env":{...},"annotations":{...}}
@@ -55,6 +55,7 @@ func (s *Server) ControlHandler() http.Handler {
 			Code         string `json:"code"`
 			Message      string `json:"message"`
 			RetryDelayMS int64  `json:"retry_delay_ms"`
+			Skip         int    `json:"skip"`
 		}
 		if !decode(w, r, &req) {
 			return
@@ -69,6 +70,9 @@ func (s *Server) ControlHandler() http.Handler {
 			if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(req.RetryDelayMS) * time.Millisecond)}); err == nil {
 				st = d
 			}
+		}
+		if req.Skip > 0 {
+			s.FailAfter(req.Method, req.Skip, 0, codes.OK, "")
 		}
 		s.FailNextWithDetails(req.Method, max(req.N, 1), st)
 		ok(w)
@@ -107,12 +111,17 @@ func (s *Server) ControlHandler() http.Handler {
 	})
 	mux.HandleFunc("POST /hold", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			Hold bool `json:"hold"`
+			Hold  bool `json:"hold"`
+			After int  `json:"after"`
 		}
 		if !decode(w, r, &req) {
 			return
 		}
-		s.HoldOperations(req.Hold)
+		if req.Hold && req.After > 0 {
+			s.HoldOperationsAfter(req.After)
+		} else {
+			s.HoldOperations(req.Hold)
+		}
 		ok(w)
 	})
 	mux.HandleFunc("POST /release", func(w http.ResponseWriter, r *http.Request) {

@@ -178,3 +178,50 @@ func TestResetFaults(t *testing.T) {
 		t.Errorf("UpdateService after ResetFaults: done %v, %v; want an operation that is done", op != nil && op.Done(), err)
 	}
 }
+
+func TestHoldOperationsAfter(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.srv.HoldOperationsAfter(1)
+	update := func(rev string) interface {
+		Done() bool
+		Poll(context.Context, ...gax.CallOption) (*runpb.Service, error)
+	} {
+		t.Helper()
+		cur := e.get(t, apiName)
+		op, err := e.svcs.UpdateService(ctx, &runpb.UpdateServiceRequest{
+			Service:    &runpb.Service{Name: apiName, Etag: cur.GetEtag(), Traffic: []*runpb.TrafficTarget{pin(rev, 100)}},
+			UpdateMask: mask("traffic"),
+		})
+		if err != nil {
+			t.Fatalf("UpdateService(%s) = %v", rev, err)
+		}
+		return op
+	}
+	if op := update("api-00001-abc"); !op.Done() {
+		t.Errorf("the first write's operation is pending, want done")
+	}
+	op := update("api-00002-def")
+	if op.Done() {
+		t.Fatalf("the second write's operation is done, want it held")
+	}
+	e.srv.ReleaseOperations()
+	if _, err := op.Poll(ctx); err != nil || !op.Done() {
+		t.Errorf("after ReleaseOperations: Poll() = %v, done %v; want done", err, op.Done())
+	}
+}
+
+func TestFailAfter(t *testing.T) {
+	e := newEnv(t)
+	e.srv.FailAfter("GetService", 2, 1, codes.PermissionDenied, "no")
+	for i := range 2 {
+		if _, err := e.svcs.GetService(t.Context(), &runpb.GetServiceRequest{Name: apiName}); err != nil {
+			t.Fatalf("GetService #%d = %v, want it let through", i+1, err)
+		}
+	}
+	_, err := e.svcs.GetService(t.Context(), &runpb.GetServiceRequest{Name: apiName})
+	wantCode(t, "GetService #3", err, codes.PermissionDenied, "no")
+	if _, err := e.svcs.GetService(t.Context(), &runpb.GetServiceRequest{Name: apiName}); err != nil {
+		t.Errorf("GetService #4 = %v, want success", err)
+	}
+}

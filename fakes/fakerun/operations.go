@@ -66,6 +66,10 @@ func (f *fake) start(op *operation) {
 	if !f.hold {
 		f.completeService(op.service)
 	}
+	if f.holdAfter > 0 {
+		f.holdAfter--
+		f.hold = f.holdAfter == 0
+	}
 }
 
 // completeService completes the pending operations of one service, oldest first.

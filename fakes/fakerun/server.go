@@ -207,6 +207,20 @@ func (s *Server) FailNextWithDetails(method string, n int, st *status.Status) {
 	}
 }
 
+// FailAfter lets the next skip calls of method through, then fails n calls
+// with code and msg: "the third UpdateService of this run fails". It queues
+// behind faults already injected for method.
+func (s *Server) FailAfter(method string, skip, n int, code codes.Code, msg string) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	for range skip {
+		s.f.failNext[method] = append(s.f.failNext[method], nil)
+	}
+	for range n {
+		s.f.failNext[method] = append(s.f.failNext[method], status.New(code, msg))
+	}
+}
+
 // LoseReply makes the next n successful calls of method apply their change
 // and then return code instead of their reply, as when a reply is lost on the
 // way back.
@@ -243,6 +257,16 @@ func (s *Server) HoldOperations(hold bool) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
 	s.f.hold = hold
+}
+
+// HoldOperationsAfter lets the operations of the next n accepted writes
+// complete as usual, then holds every later one as HoldOperations(true) does:
+// "the fourth write of this run never finishes".
+func (s *Server) HoldOperationsAfter(n int) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.holdAfter = n
+	s.f.hold = n == 0
 }
 
 // ReleaseOperations completes every pending operation, oldest first.
@@ -312,6 +336,7 @@ type fake struct {
 	loseReply   map[string][]codes.Code
 	latency     map[string]time.Duration
 	hold        bool
+	holdAfter   int
 	failOps     []*status.Status
 	beforeWrite *beforeWrite
 }
@@ -335,6 +360,7 @@ func (f *fake) resetFaults() {
 	f.loseReply = map[string][]codes.Code{}
 	f.latency = map[string]time.Duration{}
 	f.hold = false
+	f.holdAfter = 0
 	f.failOps = nil
 	f.beforeWrite = nil
 }
@@ -372,8 +398,10 @@ func (f *fake) intercept(ctx context.Context, req any, info *grpc.UnaryServerInf
 	if q := f.failNext[method]; len(q) > 0 {
 		st := q[0]
 		f.failNext[method] = q[1:]
-		f.mu.Unlock()
-		return nil, st.Err()
+		if st != nil { // nil: a call FailAfter lets through
+			f.mu.Unlock()
+			return nil, st.Err()
+		}
 	}
 	f.mu.Unlock()
 

@@ -66,8 +66,8 @@ type drillRun struct {
 	tag      string
 	baseURL  string
 	leased   bool
-	touched  bool // a write that changed traffic or template was issued
-	deployed bool // the template now builds the broken revision
+	touched  bool // a write that could change traffic or template was issued
+	conflict string
 	shiftAt  time.Time
 	restored bool
 	fail     string // why the drill failed, when it did
@@ -168,6 +168,9 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 		r.finish(start, ResultError, restoreErr)
 	case cleanupErr != nil:
 		r.finish(start, ResultError, cleanupErr)
+	case r.conflict != "":
+		r.hint = "another writer's traffic change was kept; compare it with the snapshot and decide by hand (runrollback status; runrollback rollback --to REVISION)"
+		r.finish(start, ResultAborted, errors.New(r.conflict))
 	case err != nil && errors.Is(err, errDrillFailed):
 		r.finish(start, ResultFail, errors.New(r.fail))
 	case verifyErr != nil:
@@ -355,10 +358,13 @@ func (r *drillRun) forward(ctx context.Context) error {
 	var tagURL string
 
 	err := r.step(ctx, StepDeploy, func(ctx context.Context) (string, error) {
-		r.touched = true
 		if simulate {
 			serving := r.servingRevision()
-			svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, append(slices.Clone(pinned), Target{Revision: serving, Tag: r.tag}))
+			split := append(slices.Clone(pinned), Target{Revision: serving, Tag: r.tag})
+			if err := r.intend(split); err != nil {
+				return "", err
+			}
+			svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
 			if err != nil {
 				return "", err
 			}
@@ -368,10 +374,12 @@ func (r *drillRun) forward(ctx context.Context) error {
 		}
 		env := r.o.Break.Env
 		r.rep.BrokenRevision = r.broken
-		r.deployed = true
+		split := append(slices.Clone(pinned), Target{Revision: r.broken, Tag: r.tag})
+		if err := r.intend(split); err != nil {
+			return "", err
+		}
 		svc, err := r.d.Cloud.DeployRevision(ctx, r.o.Service, r.svc.Etag, Deploy{
-			Revision: r.broken, Env: env, Image: r.o.Break.Image,
-			Traffic: append(slices.Clone(pinned), Target{Revision: r.broken, Tag: r.tag}),
+			Revision: r.broken, Env: env, Image: r.o.Break.Image, Traffic: split,
 		})
 		r.rep.RevisionsCreated = appendNew(r.rep.RevisionsCreated, r.broken)
 		if startup {
@@ -455,6 +463,9 @@ func (r *drillRun) forward(ctx context.Context) error {
 		} else {
 			split = ShiftTo(pinned, r.broken, r.tag, pct)
 		}
+		if err := r.intend(split); err != nil {
+			return "", err
+		}
 		r.shiftAt = r.d.now()
 		svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
 		if err != nil {
@@ -489,6 +500,14 @@ func (r *drillRun) forward(ctx context.Context) error {
 		}
 		return fmt.Sprintf("failure seen on the service URL %s after the shift: %s", time.Duration(r.rep.Timings.Detect)*time.Millisecond, res.Detail), nil
 	})
+}
+
+// intend records, in the local journal, the traffic the drill is about to write,
+// before it writes it; a restore that finds exactly that knows nobody else wrote.
+func (r *drillRun) intend(split Split) error {
+	r.touched = true
+	r.j.Expect = split
+	return r.d.Journal.Save(r.j)
 }
 
 // expectVersion is the version a healthy answer must report: --expect-version,
@@ -555,49 +574,45 @@ func appendNew(list []string, s string) []string {
 	return append(list, s)
 }
 
-// restore puts the snapshot's traffic back, pinned: one traffic-only write.
+// converger is the shared restore and cleanup logic, on the drill's journal and
+// its latest view of the service.
+func (r *drillRun) converger() *converger {
+	return &converger{cloud: r.d.Cloud, ref: r.o.Service, j: &r.j, svc: r.svc, rep: r.rep,
+		warn: func(msg string) { r.warn(StepCleanup, msg) }}
+}
+
+// restore puts the snapshot's traffic back, pinned: one traffic-only write, unless
+// another writer changed the traffic meanwhile (then only the drill's entries
+// are taken out, and the drill ends aborted with the diff).
 func (r *drillRun) restore(ctx context.Context) error {
-	if !r.touched {
+	if !r.leased {
 		r.skip(StepRestore, "nothing was changed")
 		return nil
 	}
 	return r.step(ctx, StepRestore, func(ctx context.Context) (string, error) {
-		pinned := r.snap.Pinned()
+		c := r.converger()
 		start := r.d.now()
-		svc, err := r.writeTraffic(ctx, pinned)
+		detail, err := c.restoreTraffic(ctx)
+		done := r.d.now()
+		r.svc = c.svc
 		if err != nil {
 			r.hint = r.recoverHint()
 			return "", fmt.Errorf("%w: %w", ErrNotRestored, err)
 		}
-		done := r.d.now()
-		r.svc = svc
 		r.restored = true
+		r.conflict = c.conflict
+		if detail == "" {
+			return "the traffic is as before the drill: nothing to write", nil
+		}
 		r.rep.Timings.Restore = ms(done.Sub(start))
 		if !r.shiftAt.IsZero() {
 			r.rep.Exposure = Exposure{Percent: r.o.TrafficPercent, MS: ms(done.Sub(r.shiftAt))}
 		}
-		return fmt.Sprintf("traffic back on the last good revision(s): %s (write took %s)", pinned, done.Sub(start).Round(time.Millisecond)), nil
+		if r.conflict != "" {
+			r.warn(StepRestore, r.conflict)
+		}
+		return fmt.Sprintf("%s (in %s)", detail, done.Sub(start).Round(time.Millisecond)), nil
 	})
-}
-
-// writeTraffic writes split with the etag we hold. On a conflict it re-reads: if
-// the other writer left our drill entries in place and changed nothing else of
-// the traffic we know, it writes again on the new etag; otherwise it stops.
-func (r *drillRun) writeTraffic(ctx context.Context, split Split) (*Service, error) {
-	svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
-	if err == nil || !errors.Is(err, ErrConflict) {
-		return svc, err
-	}
-	cur, rerr := r.d.Cloud.GetService(ctx, r.o.Service)
-	if rerr != nil {
-		return nil, err
-	}
-	if !SameSplit(cur.Traffic, r.svc.Traffic) {
-		return nil, fmt.Errorf("%w: someone else changed the traffic of %q during the drill: expected %s, found %s", ErrConflict, r.o.Service.Name, r.svc.Traffic, cur.Traffic)
-	}
-	r.warn(StepRestore, fmt.Sprintf("someone else changed %q (generation %d → %d) but not its traffic; writing on the new etag", r.o.Service.Name, r.svc.Generation, cur.Generation))
-	r.svc = cur
-	return r.d.Cloud.UpdateTraffic(ctx, r.o.Service, cur.Etag, split)
 }
 
 func (r *drillRun) recoverHint() string {
@@ -622,16 +637,20 @@ func (r *drillRun) verify(ctx context.Context) error {
 	return r.step(ctx, StepVerify, func(ctx context.Context) (string, error) {
 		start := r.d.now()
 		defer func() { r.rep.Timings.Verify = ms(r.d.now().Sub(start)) }()
-		want := Resolve(r.snap.Pinned(), r.snap.LatestReady)
 		cur, err := r.d.Cloud.GetService(ctx, r.o.Service)
 		if err != nil {
 			return "", err
 		}
+		want := Resolve(r.snap.Pinned(), r.snap.LatestReady)
+		version, serving := r.expectVersion(), r.snap.Serving()
+		if r.conflict != "" {
+			// Another writer's split stands: check it serves, healthy.
+			want, version, serving = Resolve(cur.Traffic, cur.LatestReadyRevision), r.o.ExpectVersion, nil
+		}
 		if !SameSplit(cur.ActualSplit(), want) {
 			return "", fmt.Errorf("actual split %s differs from the restored %s", cur.ActualSplit(), want)
 		}
-		version := r.expectVersion()
-		res := r.d.Probe.WaitHealthy(ctx, r.baseURL, Expect{Version: version, Revisions: r.snap.Serving()})
+		res := r.d.Probe.WaitHealthy(ctx, r.baseURL, Expect{Version: version, Revisions: serving})
 		if !res.OK {
 			r.hint = "traffic is back on the revisions that served before the drill, but they do not answer healthy: check them (runrollback status --probe)"
 			return "", fmt.Errorf("the service did not answer healthy from a last good revision after the restore: %s", res.Detail)
@@ -648,63 +667,19 @@ func (r *drillRun) cleanup(ctx context.Context) error {
 		return nil
 	}
 	return r.step(ctx, StepCleanup, func(ctx context.Context) (string, error) {
-		if !r.restored && r.touched {
+		if !r.restored {
 			return "", fmt.Errorf("%w: the split was not restored, so the journal stays for 'runrollback recover'", ErrNotRestored)
 		}
-		var done []string
-		if r.deployed {
-			before := r.svc.LatestCreatedRevision
-			svc, err := r.d.Cloud.ReplaceTemplate(ctx, r.o.Service, r.svc.Etag, r.snap.Template, r.snap.Pinned())
-			if err != nil {
-				r.hint = r.recoverHint()
-				return "", fmt.Errorf("%w: the template still builds the broken revision: %w", ErrNotRestored, err)
-			}
-			r.svc = svc
-			if svc.LatestCreatedRevision != before {
-				r.rep.RevisionsCreated = appendNew(r.rep.RevisionsCreated, svc.LatestCreatedRevision)
-				done = append(done, "template restored as fresh revision "+svc.LatestCreatedRevision)
-			}
-			r.deployed = false
-		}
-		if r.touched && !r.svc.Traffic.Equal(r.snap.Traffic) {
-			svc, err := r.writeTraffic(ctx, r.snap.Traffic)
-			if err != nil {
-				r.hint = r.recoverHint()
-				return "", fmt.Errorf("%w: write the traffic list verbatim: %w", ErrNotRestored, err)
-			}
-			r.svc = svc
-			done = append(done, "traffic list written verbatim: "+r.snap.Traffic.String())
-		}
-		if r.broken != "" && r.touched {
-			if r.o.KeepRevision {
-				done = append(done, "kept revision "+r.broken+" (--keep-revision)")
-			} else if err := r.d.Cloud.DeleteRevision(ctx, r.o.Service, r.broken); err != nil {
-				r.warn(StepCleanup, fmt.Sprintf("could not delete revision %s: %v", r.broken, err))
-			} else {
-				r.rep.RevisionsDeleted = appendNew(r.rep.RevisionsDeleted, r.broken)
-				done = append(done, "deleted revision "+r.broken)
-			}
-		}
-		cur, err := r.d.Cloud.GetService(ctx, r.o.Service)
+		c := r.converger()
+		c.conflict = r.conflict
+		detail, err := c.cleanup(ctx, func() error { return r.d.Journal.Delete(r.o.Service) })
+		r.svc = c.svc
 		if err != nil {
 			r.hint = r.recoverHint()
-			return "", fmt.Errorf("%w: release the lease: %w", ErrNotRestored, err)
-		}
-		r.svc = cur
-		if HasRunAnnotations(cur.Annotations) {
-			svc, err := r.d.Cloud.SetAnnotations(ctx, r.o.Service, cur.Etag, WithoutRunAnnotations(cur.Annotations))
-			if err != nil {
-				r.hint = r.recoverHint()
-				return "", fmt.Errorf("%w: release the lease: %w", ErrNotRestored, err)
-			}
-			r.svc = svc
-		}
-		if err := r.d.Journal.Delete(r.o.Service); err != nil {
-			r.warn(StepCleanup, err.Error())
+			return "", err
 		}
 		r.leased = false
-		done = append(done, "lease released")
-		return strings.Join(done, "; "), nil
+		return detail, nil
 	})
 }
 
@@ -736,7 +711,8 @@ func (r *drillRun) finish(start time.Time, result string, err error) {
 	if err != nil {
 		r.rep.Error = oneLine(err.Error())
 		r.rep.Hint = r.hint
-		if result == ResultError && r.rep.Hint == "" {
+		if result == ResultError {
+			// Now that the journal names any operation left in flight.
 			r.rep.Hint = r.recoverHint()
 		}
 	}

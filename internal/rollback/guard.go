@@ -257,6 +257,13 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 			gr.release(rctx)
 			return ResultAborted, fmt.Errorf("%v; rollback not written: %w", failure, err)
 		}
+		if refusedBeforeActing(err) {
+			gr.hint = "Cloud Run refused the rollback, so nothing was changed: roll back by hand to a revision that exists (runrollback status; runrollback rollback --to REVISION)"
+			if rerr := gr.release(rctx); rerr != nil {
+				return ResultError, fmt.Errorf("%v; rollback refused: %v; and %w", failure, err, rerr)
+			}
+			return ResultFail, fmt.Errorf("%v; the rollback was refused: %w", failure, err)
+		}
 		gr.hint = RecoverHint(ref, g.Journal, gr.j.Operation)
 		return ResultError, fmt.Errorf("%v; %w: %w", failure, ErrNotRestored, restoreErr)
 	}

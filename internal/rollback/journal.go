@@ -57,6 +57,9 @@ type Journal struct {
 	// From is the traffic a guard found (the bad deploy's): recover may replace
 	// it with the snapshot's, because that is what the guard set out to do.
 	From Split `json:"from,omitempty"`
+	// Expect is the traffic the run last wrote (or is about to write): when the
+	// service still shows it, nobody else has changed the traffic since.
+	Expect Split `json:"expect,omitempty"`
 }
 
 // LeaseAndJournal reads our annotations from a service. Either may be nil.

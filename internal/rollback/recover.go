@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -129,7 +127,7 @@ func (rr *recoverRun) run(ctx context.Context) error {
 		}
 		if local != nil {
 			// The local file has the step and any operation in flight.
-			rr.j.Step, rr.j.Operation = local.Step, local.Operation
+			rr.j.Step, rr.j.Operation, rr.j.Expect = local.Step, local.Operation, local.Expect
 		}
 		rr.rep.Before = &ReportState{Traffic: svc.Traffic, Etag: svc.Etag, Generation: svc.Generation}
 		rr.rep.BrokenRevision = rr.j.BrokenRevision
@@ -147,7 +145,10 @@ func (rr *recoverRun) run(ctx context.Context) error {
 	}
 	if rr.j == nil {
 		if HasRunAnnotations(rr.svc.Annotations) {
-			return rr.step(StepCleanup, func() (string, error) { return rr.release(ctx) })
+			c := &converger{cloud: rc.Cloud, ref: ref, j: &Journal{}, svc: rr.svc, rep: rr.rep, warn: rr.warn}
+			return rr.step(StepCleanup, func() (string, error) {
+				return c.release(ctx, func() error { return rc.Journal.Delete(ref) })
+			})
 		}
 		rr.rep.TrafficRestored = true
 		return nil
@@ -155,11 +156,24 @@ func (rr *recoverRun) run(ctx context.Context) error {
 	if err := rr.resume(ctx); err != nil {
 		return err
 	}
-	if err := rr.step(StepRestore, func() (string, error) { return rr.restoreTraffic(ctx) }); err != nil {
+	c := &converger{cloud: rc.Cloud, ref: ref, j: rr.j, svc: rr.svc, rep: rr.rep, warn: rr.warn}
+	err = rr.step(StepRestore, func() (string, error) { return c.restoreTraffic(ctx) })
+	rr.svc = c.svc
+	if err != nil {
+		rr.hint = "run 'runrollback recover' again; if it keeps failing, check 'runrollback status'"
+		return fmt.Errorf("%w: %w", ErrNotRestored, err)
+	}
+	err = rr.step(StepCleanup, func() (string, error) {
+		return c.cleanup(ctx, func() error { return rc.Journal.Delete(ref) })
+	})
+	rr.svc = c.svc
+	if err != nil {
+		rr.hint = "run 'runrollback recover' again"
 		return err
 	}
-	if err := rr.step(StepCleanup, func() (string, error) { return rr.cleanup(ctx) }); err != nil {
-		return err
+	if c.conflict != "" {
+		rr.hint = "another writer's traffic change was kept; compare it with the snapshot and decide by hand (runrollback rollback --to REVISION)"
+		return fmt.Errorf("%w: %s", ErrConflict, c.conflict)
 	}
 	err = rr.step(StepVerify, func() (string, error) { return rr.verify(ctx) })
 	rr.rep.After = &ReportState{Traffic: rr.svc.Traffic, Etag: rr.svc.Etag, Generation: rr.svc.Generation, Healthy: err == nil}
@@ -195,125 +209,6 @@ func (rr *recoverRun) resume(ctx context.Context) error {
 		rr.svc = cur
 		return "operation " + rr.j.Operation + " finished", nil
 	})
-}
-
-// ours reports whether a target is the drill's own.
-func (rr *recoverRun) ours(t Target) bool {
-	return (rr.j.BrokenRevision != "" && t.Revision == rr.j.BrokenRevision) || (rr.j.Tag != "" && t.Tag == rr.j.Tag)
-}
-
-// restoreTraffic puts the pinned snapshot traffic back when what is there is
-// ours; when someone else changed the traffic since, it stops.
-func (rr *recoverRun) restoreTraffic(ctx context.Context) (string, error) {
-	snap := rr.j.Snapshot
-	cur := rr.svc.Traffic
-	pinned := snap.Pinned()
-	switch {
-	case cur.Equal(snap.Traffic) || cur.Equal(pinned):
-		return "", nil
-	case rr.j.From != nil && cur.Equal(rr.j.From):
-		// An interrupted guard: finish its rollback.
-	case !slices.ContainsFunc(cur, rr.ours):
-		rr.hint = "someone else changed the traffic after the interrupted run; nothing of ours is in it, so it was left alone. Compare with the snapshot and decide by hand (runrollback rollback --to REVISION)"
-		return "", fmt.Errorf("%w: the traffic of %q is %s, neither the snapshot's %s nor the drill's", ErrConflict, rr.o.Service.Name, cur, snap.Traffic)
-	}
-	// The traffic may hold only our entries and the snapshot's, whose percents
-	// the drill's shift may have lowered; anything else is someone else's.
-	sameEntry := func(a Target) func(Target) bool {
-		return func(b Target) bool { return a.Revision == b.Revision && a.Tag == b.Tag && a.Latest == b.Latest }
-	}
-	for _, t := range cur {
-		if !rr.ours(t) && !slices.ContainsFunc(pinned, sameEntry(t)) && !slices.ContainsFunc(snap.Traffic, sameEntry(t)) {
-			rr.hint = "someone else changed the traffic while the drill held it; nothing was overwritten. Decide by hand (runrollback rollback --to REVISION)"
-			return "", fmt.Errorf("%w: traffic entry %s of %q is neither the snapshot's nor the drill's", ErrConflict, t, rr.o.Service.Name)
-		}
-	}
-	svc, err := rr.rc.Cloud.UpdateTraffic(ctx, rr.o.Service, rr.svc.Etag, pinned)
-	if err != nil {
-		rr.hint = "run 'runrollback recover' again; if it keeps failing, check 'runrollback status'"
-		return "", fmt.Errorf("%w: %w", ErrNotRestored, err)
-	}
-	rr.svc = svc
-	return "traffic back on the last good revision(s): " + pinned.String(), nil
-}
-
-// cleanup writes the template back (only when it is still the drill's), writes
-// the traffic list verbatim, deletes the broken revision and releases the lease.
-func (rr *recoverRun) cleanup(ctx context.Context) (string, error) {
-	snap := rr.j.Snapshot
-	var done []string
-	tmpl := rr.svc.Template
-	if rr.j.TemplateChanged && tmpl.Hash != snap.Template.Hash {
-		if rr.j.BrokenRevision == "" || tmpl.Revision != rr.j.BrokenRevision {
-			rr.warn(fmt.Sprintf("the template of %q changed since the drill, and not to the drill's revision: left as it is", rr.o.Service.Name))
-		} else {
-			before := rr.svc.LatestCreatedRevision
-			svc, err := rr.rc.Cloud.ReplaceTemplate(ctx, rr.o.Service, rr.svc.Etag, snap.Template, rr.svc.Traffic)
-			if err != nil {
-				rr.hint = "run 'runrollback recover' again"
-				return "", fmt.Errorf("%w: the template still builds the broken revision: %w", ErrNotRestored, err)
-			}
-			rr.svc = svc
-			if svc.LatestCreatedRevision != before {
-				rr.rep.RevisionsCreated = appendNew(rr.rep.RevisionsCreated, svc.LatestCreatedRevision)
-			}
-			done = append(done, "template restored")
-		}
-	}
-	if rr.svc.Traffic.Equal(snap.Pinned()) && !rr.svc.Traffic.Equal(snap.Traffic) {
-		svc, err := rr.rc.Cloud.UpdateTraffic(ctx, rr.o.Service, rr.svc.Etag, snap.Traffic)
-		if err != nil {
-			rr.hint = "run 'runrollback recover' again"
-			return "", fmt.Errorf("%w: write the traffic list verbatim: %w", ErrNotRestored, err)
-		}
-		rr.svc = svc
-		done = append(done, "traffic list written verbatim: "+snap.Traffic.String())
-	}
-	if rr.j.BrokenRevision != "" && !rr.j.KeepRevision {
-		revs, err := rr.rc.Cloud.ListRevisions(ctx, rr.o.Service)
-		if err != nil {
-			return "", err
-		}
-		if slices.ContainsFunc(revs, func(r Revision) bool { return r.Name == rr.j.BrokenRevision }) {
-			if err := rr.rc.Cloud.DeleteRevision(ctx, rr.o.Service, rr.j.BrokenRevision); err != nil {
-				rr.warn(fmt.Sprintf("could not delete revision %s: %v", rr.j.BrokenRevision, err))
-			} else {
-				rr.rep.RevisionsDeleted = appendNew(rr.rep.RevisionsDeleted, rr.j.BrokenRevision)
-				done = append(done, "deleted revision "+rr.j.BrokenRevision)
-			}
-		}
-	}
-	d, err := rr.release(ctx)
-	if err != nil {
-		return "", err
-	}
-	if d != "" {
-		done = append(done, d)
-	}
-	return strings.Join(done, "; "), nil
-}
-
-// release removes our annotations and the local journal.
-func (rr *recoverRun) release(ctx context.Context) (string, error) {
-	var done string
-	cur, err := rr.rc.Cloud.GetService(ctx, rr.o.Service)
-	if err != nil {
-		return "", err
-	}
-	rr.svc = cur
-	if HasRunAnnotations(cur.Annotations) {
-		svc, err := rr.rc.Cloud.SetAnnotations(ctx, rr.o.Service, cur.Etag, WithoutRunAnnotations(cur.Annotations))
-		if err != nil {
-			rr.hint = "run 'runrollback recover' again"
-			return "", fmt.Errorf("%w: remove the lease and journal annotations: %w", ErrNotRestored, err)
-		}
-		rr.svc = svc
-		done = "lease and journal removed from the service"
-	}
-	if err := rr.rc.Journal.Delete(rr.o.Service); err != nil {
-		return "", err
-	}
-	return done, nil
 }
 
 func (rr *recoverRun) warn(msg string) {
