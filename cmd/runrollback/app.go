@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,11 +36,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
 	var runErr error
 	app := &cli.App{
-		Name:                 "runrollback",
-		Usage:                "prove a Cloud Run service can be rolled back, and roll it back when a deploy goes bad",
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		HideHelpCommand:      true,
+		Name:      "runrollback",
+		Usage:     "prove a Cloud Run service can be rolled back, and roll it back when a deploy goes bad",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError{fmt.Errorf("no command %q: use one of test, guard, status, snapshot, rollback, recover, probe, fake", c.Args().First())}
+			}
+			return cli.ShowAppHelp(c)
+		},
 		EnableBashCompletion: false,
 		Suggest:              true,
 		// urfave/cli would call os.Exit itself; we map errors to codes in exitCode.
@@ -58,7 +64,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			fakeCommand(e),
 		},
 	}
+	// urfave/cli parses every command's flags into its package-level help flag:
+	// two runs in one process (tests) must not parse at the same time. The lock
+	// is released once parsing is done, before any command does its work.
+	parseMu.Lock()
+	var once sync.Once
+	release := func() { once.Do(parseMu.Unlock) }
+	for _, cmd := range app.Commands {
+		before := cmd.Before
+		cmd.Before = func(c *cli.Context) error {
+			release()
+			if before != nil {
+				return before(c)
+			}
+			return nil
+		}
+	}
 	err := app.RunContext(ctx, args)
+	release()
 	if err == nil {
 		err = runErr
 	}
@@ -76,6 +99,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	return code
 }
+
+// parseMu serialises flag parsing across runs in one process (see run).
+var parseMu sync.Mutex
 
 // silentError carries an exit code for a failure that the command has already
 // reported (in its report or output).

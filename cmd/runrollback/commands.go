@@ -16,5 +16,7 @@ func probeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "retries", Value: 10, Usage: "attempts after the first"},
 		&cli.StringFlag{Name: "retry-delay", Value: "200ms", Usage: "base `DURATION` between attempts (backs off, capped)"},
 		&cli.IntFlag{Name: "successes", Value: 2, Usage: "consecutive good answers that count as healthy"},
+		&cli.StringFlag{Name: "id-token-file", Usage: "send the ID token in `FILE` with every probe (e.g. from 'gcloud auth print-identity-token'); default: ID tokens from Application Default Credentials for https://*.run.app", EnvVars: []string{"RUNROLLBACK_ID_TOKEN_FILE"}},
+		&cli.IntFlag{Name: "failures", Value: 3, Usage: "consecutive answers proving failure (unhealthy, wrong version, timeout) that count as unhealthy without waiting out --retries; 0 waits them out"},
 	}
 }

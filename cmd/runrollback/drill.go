@@ -108,7 +108,7 @@ func (e *env) runDrill(ctx context.Context, g globalOpts, po probeOpts, o rollba
 	o.Owner = e.owner()
 	d := &rollback.Drill{
 		Cloud:      be.cloud,
-		Probe:      prober{checker: po.checker(), policy: po.policy()},
+		Probe:      po.prober(e, g),
 		Journal:    e.journal(),
 		Observe:    e.observer(g),
 		Calls:      be.cloud.Calls,

@@ -32,6 +32,7 @@ var updateReliability = flag.Bool("update-reliability", false, "rewrite RELIABIL
 type cliRun struct {
 	code   int
 	rep    *rollback.Report
+	raw    string // the JSON report as written
 	stdout string
 	stderr string
 }
@@ -54,6 +55,7 @@ func runCLI(ctx context.Context, t *testing.T, f *scriptFake, stateDir string, e
 	r := cliRun{code: run(ctx, argv, &out, &errb, func(k string) string { return vars[k] })}
 	r.stdout, r.stderr = out.String(), errb.String()
 	if b, err := os.ReadFile(reportPath); err == nil {
+		r.raw = string(b)
 		r.rep = new(rollback.Report)
 		if err := json.Unmarshal(b, r.rep); err != nil {
 			t.Fatalf("report: %v", err)
@@ -145,13 +147,13 @@ func faultCases() []faultCase {
 		{"API", "an operation poll fails", "the operation is polled again, not lost; the drill passes",
 			func(t *testing.T, f *scriptFake, state string) {
 				f.srv.HoldOperations(true)
-				f.srv.FailNext("GetOperation", 2, codes.Unavailable, "poll failed")
+				f.srv.FailNext("WaitOperation", 2, codes.Unavailable, "poll failed")
 				stop := releaseLoop(f)
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
 				stop()
 				wantExit(t, r, 0)
-				if got := f.srv.Calls()["GetOperation"]; got < 3 {
-					t.Errorf("GetOperation calls = %d, want the 2 failed polls and more", got)
+				if got := f.srv.Calls()["WaitOperation"]; got < 3 {
+					t.Errorf("WaitOperation calls = %d, want the 2 failed waits and more", got)
 				}
 				nothingLost(t, f, "api", apiTraffic, apiTraffic)
 			}},

@@ -64,7 +64,7 @@ Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not co
 				return err
 			}
 			defer be.close()
-			gd := &rollback.Guard{Cloud: be.cloud, Probe: prober{checker: po.checker(), policy: po.policy()},
+			gd := &rollback.Guard{Cloud: be.cloud, Probe: po.prober(e, g),
 				Journal: e.journal(), Observe: e.observer(g), Calls: be.cloud.Calls}
 			return e.finishReport(g, gd.Run(c.Context, o))
 		},
@@ -98,7 +98,7 @@ writer's change, 4 not confirmed.`,
 				return err
 			}
 			defer be.close()
-			rc := &rollback.Recover{Cloud: be.cloud, Probe: prober{checker: po.checker(), policy: po.policy()},
+			rc := &rollback.Recover{Cloud: be.cloud, Probe: po.prober(e, g),
 				Journal: e.journal(), Observe: e.observer(g), Calls: be.cloud.Calls}
 			var last error
 			for _, name := range g.services {

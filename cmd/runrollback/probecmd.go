@@ -32,7 +32,7 @@ Exit codes: 0 healthy, 1 unhealthy, 2 bad input.`,
 			if po.url == "" {
 				return usageError{fmt.Errorf("--url is required: the base URL of the service to probe, e.g. --url https://api-abc-uc.a.run.app")}
 			}
-			checker := po.checker()
+			checker := po.checker(e, g)
 			policy := po.policy()
 			color := !g.noColor && isTerminal(e.stdout)
 			v := checker.WaitHealthy(c.Context, po.url, probe.Expect{Version: po.expectVersion}, policy)

@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/runrollback/runrollback/internal/probe"
+	"github.com/runrollback/runrollback/internal/report"
 	"github.com/runrollback/runrollback/internal/rollback"
 )
 
@@ -22,6 +27,8 @@ type probeOpts struct {
 	retries       int
 	retryDelay    time.Duration
 	successes     int
+	failures      int
+	tokens        probe.TokenSource
 }
 
 func parseProbe(c *cli.Context) (probeOpts, error) {
@@ -32,6 +39,7 @@ func parseProbe(c *cli.Context) (probeOpts, error) {
 		versionField:  c.String("version-field"),
 		retries:       c.Int("retries"),
 		successes:     c.Int("successes"),
+		failures:      c.Int("failures"),
 	}
 	var err error
 	if p.timeout, err = probe.ParseDuration(c.String("timeout")); err != nil {
@@ -49,6 +57,9 @@ func parseProbe(c *cli.Context) (probeOpts, error) {
 	if p.successes < 1 {
 		return p, usageError{fmt.Errorf("--successes %d: use 1 or more", p.successes)}
 	}
+	if p.failures < 0 {
+		return p, usageError{fmt.Errorf("--failures %d: use 0 or more", p.failures)}
+	}
 	if p.successes > p.retries+1 {
 		return p, usageError{fmt.Errorf("--successes %d needs at least %d attempts: raise --retries to %d or more", p.successes, p.successes, p.successes-1)}
 	}
@@ -60,6 +71,17 @@ func parseProbe(c *cli.Context) (probeOpts, error) {
 			return p, usageError{fmt.Errorf("--url: %w", err)}
 		}
 	}
+	if f := c.String("id-token-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return p, usageError{fmt.Errorf("--id-token-file: %w", err)}
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" || strings.ContainsAny(tok, " \r\n\t") {
+			return p, usageError{fmt.Errorf("--id-token-file %s: want one token on one line", f)}
+		}
+		p.tokens = probe.StaticToken(tok)
+	}
 	if p.versionField != "" {
 		if err := probe.ValidateVersionField(p.versionField); err != nil {
 			return p, usageError{fmt.Errorf("--version-field: %w", err)}
@@ -68,12 +90,48 @@ func parseProbe(c *cli.Context) (probeOpts, error) {
 	return p, nil
 }
 
-func (p probeOpts) checker() *probe.Checker {
-	return &probe.Checker{HealthPath: p.healthPath, VersionField: p.versionField, Timeout: p.timeout}
+// checker builds the probe. Tokens: the --id-token-file token when given (sent
+// only to the hosts probed: those the service reports, or --url; redirects are
+// never followed); otherwise ID tokens from Application Default Credentials
+// for https://*.run.app URLs of real Cloud Run, and none against the fake.
+func (p probeOpts) checker(e *env, g globalOpts) *probe.Checker {
+	c := &probe.Checker{HealthPath: p.healthPath, VersionField: p.versionField, Timeout: p.timeout, TokenSource: p.tokens}
+	if c.TokenSource == nil && !g.local && g.emulatorHost == "" {
+		c.TokenSource = &adcTokens{src: probe.IDTokenSource(), warn: e.stderr}
+	}
+	return c
+}
+
+// adcTokens mints ID tokens for Cloud Run URLs from Application Default
+// Credentials. When it cannot (user credentials, no credentials), probes go
+// without a token, with one warning: public services still answer.
+type adcTokens struct {
+	src  probe.TokenSource
+	warn io.Writer
+	once sync.Once
+}
+
+func (a *adcTokens) Token(ctx context.Context, audience string) (string, error) {
+	u, err := url.Parse(audience)
+	if err != nil || u.Scheme != "https" || !strings.HasSuffix(u.Hostname(), ".run.app") {
+		return "", probe.ErrNoToken
+	}
+	tok, err := a.src.Token(ctx, audience)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", err
+		}
+		a.once.Do(func() {
+			fmt.Fprintf(a.warn, "[WARN] probes go without an ID token (%s): a private service will answer 401/403; use a service account, or --id-token-file\n",
+				report.Sanitize(err.Error(), 200))
+		})
+		return "", probe.ErrNoToken
+	}
+	return tok, nil
 }
 
 func (p probeOpts) policy() probe.Policy {
-	return probe.Policy{Retries: p.retries, RetryDelay: p.retryDelay, Successes: p.successes}
+	return probe.Policy{Retries: p.retries, RetryDelay: p.retryDelay, Successes: p.successes, Failures: p.failures}
 }
 
 // prober adapts probe.Checker to rollback.Prober.
@@ -125,4 +183,9 @@ func describeAttempt(a probe.Attempt) string {
 		s += ": " + a.Detail
 	}
 	return s
+}
+
+// prober is the rollback.Prober the commands use.
+func (p probeOpts) prober(e *env, g globalOpts) prober {
+	return prober{checker: p.checker(e, g), policy: p.policy()}
 }

@@ -75,12 +75,12 @@ func setupFake(env *testscript.Env) error {
 }
 
 // startFake starts the fake Cloud Run and its serving plane, seeded with world.
-func startFake(world fakerun.World) (*scriptFake, error) {
+func startFake(world fakerun.World, opts ...fakeapp.Option) (*scriptFake, error) {
 	srv, err := fakerun.NewServer()
 	if err != nil {
 		return nil, err
 	}
-	plane := fakeapp.New(srv)
+	plane := fakeapp.New(srv, opts...)
 	if err := srv.Seed(world); err != nil {
 		plane.Close()
 		srv.Close()

@@ -38,7 +38,7 @@ func statusCommand(e *env) *cli.Command {
 			var all []statusReport
 			for _, name := range g.services {
 				ref := rollback.ServiceRef{Project: g.project, Region: g.region, Name: name}
-				st, err := readStatus(c, be, ref, po, c.Bool("probe"))
+				st, err := readStatus(c, be, ref, po, po.checker(e, g), c.Bool("probe"))
 				if err != nil {
 					return err
 				}
@@ -94,7 +94,7 @@ type revisionStatus struct {
 	Healthy *bool     `json:"healthy,omitempty"`
 }
 
-func readStatus(c *cli.Context, be *backend, ref rollback.ServiceRef, po probeOpts, doProbe bool) (statusReport, error) {
+func readStatus(c *cli.Context, be *backend, ref rollback.ServiceRef, po probeOpts, checker *probe.Checker, doProbe bool) (statusReport, error) {
 	svc, err := be.cloud.GetService(c.Context, ref)
 	if err != nil {
 		return statusReport{}, err
@@ -125,7 +125,6 @@ func readStatus(c *cli.Context, be *backend, ref rollback.ServiceRef, po probeOp
 			st.InFlight = fmt.Sprintf("interrupted %s by %s: run 'runrollback recover'", journal.Command, journal.Owner)
 		}
 	}
-	checker := po.checker()
 	for _, r := range revs {
 		rs := revisionStatus{Name: r.Name, Created: r.CreateTime, Ready: r.Ready, Version: r.Env["APP_VERSION"], Image: r.Image}
 		var tagURL string

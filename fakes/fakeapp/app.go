@@ -147,6 +147,17 @@ func (p *Plane) serveRevision(w http.ResponseWriter, r *http.Request, st *servic
 		return
 	}
 
+	if wait := st.coldStartWait(rev, p.coldStart, time.Now()); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.Context().Done(): // client gone, or the plane is closing
+			t.Stop()
+			st.count(rev, 0)
+			panic(http.ErrAbortHandler) // the instance never answered
+		}
+	}
+
 	status, healthy, version := http.StatusOK, true, b.version
 	switch b.mode {
 	case modeHealth:

@@ -43,6 +43,11 @@
 // A revision that is not Ready answers 503 "Service Unavailable" too (still
 // with X-Served-By, so tests can see which revision was picked).
 //
+// With [WithColdStart], a revision's first instance starts on the first
+// request routed to it (service URL or tag URL alike): requests that reach the
+// revision before the instance is up wait until it is, then get the answer
+// above. A warm revision stays warm.
+//
 // The health endpoint is any path ending in "/api/v1/health/" (or
 // "/api/v1/health"): it answers application/json
 // {"status":"healthy","version":V,"revision":R} (status "unhealthy" with 503
@@ -57,9 +62,10 @@
 // # Fidelity limits
 //
 // Plain HTTP on loopback only: no TLS, no run.app host names, no Google front
-// end headers, no IAM beyond the static bearer token check, no cold starts,
-// no concurrency limits or autoscaling, no request timeout enforcement, and no
-// instance-level state. Routing is per request (no session affinity). URLs are
-// only those the fake Admin API asked for after New; services seeded before
-// New have no listener.
+// end headers, no IAM beyond the static bearer token check, no cold starts
+// unless [WithColdStart] asks for them (and then one per revision, with no
+// scale to zero), no concurrency limits or autoscaling, no request timeout
+// enforcement, and no instance-level state. Routing is per request (no session
+// affinity). URLs are only those the fake Admin API asked for after New;
+// services seeded before New have no listener.
 package fakeapp

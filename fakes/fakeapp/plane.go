@@ -33,6 +33,7 @@ type Plane struct {
 	router    router
 	seed      uint64
 	slowDelay time.Duration
+	coldStart time.Duration     // first answer of a revision waits this long
 	tokens    map[string]string // service full name → required bearer token
 	slowHook  func()            // tests: called when a slow answer starts waiting
 
@@ -60,6 +61,7 @@ type serviceState struct {
 	route  *rand.Rand // picks a revision from the split
 	flaky  *rand.Rand // decides flaky failures
 	counts Counts
+	upAt   map[string]time.Time // revision short name → when its first instance is up (WithColdStart)
 }
 
 // Counts is what users of one service saw.
@@ -99,6 +101,17 @@ func WithSeed(seed uint64) Option { return func(p *Plane) { p.seed = seed } }
 // WithSlowDelay sets the delay of RUNROLLBACK_BREAK=slow when the mode names
 // no duration (default [DefaultSlowDelay]).
 func WithSlowDelay(d time.Duration) Option { return func(p *Plane) { p.slowDelay = d } }
+
+// WithColdStart makes every revision start cold: the first request that
+// reaches a revision (through the service URL or a tag URL) starts its first
+// instance, which is up d later; that request, and every other request routed
+// to the revision before then, waits until that moment before the revision
+// answers. Once up, a revision stays warm for the life of the Plane (no scale
+// to zero). A request whose client gives up, or that the Plane's Close ends,
+// while it waits is counted under status 0 and gets no answer. Front-end
+// answers (401, 404, 503 without a revision) and revisions that are not Ready
+// never wait. d <= 0, the default, means no cold starts.
+func WithColdStart(d time.Duration) Option { return func(p *Plane) { p.coldStart = d } }
 
 // WithRequireToken makes the service's URL and its tag URLs answer 401 unless
 // the request carries "Authorization: Bearer <token>".
@@ -260,6 +273,7 @@ func (p *Plane) service(name string) *serviceState {
 		route:  rand.New(rand.NewPCG(p.seed, stream)),
 		flaky:  rand.New(rand.NewPCG(p.seed^0x9e3779b97f4a7c15, stream)),
 		counts: newCounts(),
+		upAt:   map[string]time.Time{},
 	}
 	p.services[name] = st
 	return st
@@ -310,6 +324,22 @@ func (st *serviceState) failFlaky(percent int) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.flaky.IntN(100) < percent
+}
+
+// coldStartWait returns how long a request reaching revision at now waits for
+// the revision's first instance: the first request starts it, d before it is up.
+func (st *serviceState) coldStartWait(revision string, d time.Duration, now time.Time) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	up, ok := st.upAt[revision]
+	if !ok {
+		up = now.Add(d)
+		st.upAt[revision] = up
+	}
+	return max(up.Sub(now), 0)
 }
 
 func (st *serviceState) count(revision string, status int) {

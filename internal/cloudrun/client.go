@@ -10,15 +10,16 @@ import (
 	"time"
 
 	lroauto "cloud.google.com/go/longrunning/autogen"
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
-	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/runrollback/runrollback/internal/rollback"
@@ -64,6 +65,8 @@ type Client struct {
 	cfg       Config
 	reads     atomic.Int64
 	writes    atomic.Int64
+	// noWait is set once the server answers WaitOperation with UNIMPLEMENTED.
+	noWait atomic.Bool
 }
 
 var _ rollback.CloudRun = (*Client)(nil)
@@ -251,7 +254,7 @@ func (c *Client) update(ctx context.Context, op string, ref rollback.ServiceRef,
 		}
 		return nil, mapErr(op, err)
 	}
-	return c.waitUpdate(ctx, op, lro)
+	return c.waitUpdate(ctx, op, ref, lro)
 }
 
 // settle waits, by reading, until a service whose change was applied (but whose
@@ -259,7 +262,10 @@ func (c *Client) update(ctx context.Context, op string, ref rollback.ServiceRef,
 func (c *Client) settle(ctx context.Context, op string, ref rollback.ServiceRef, cur *runpb.Service) (*rollback.Service, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout)
 	defer cancel()
-	for attempt := 0; cur.GetReconciling() || cur.GetObservedGeneration() < cur.GetGeneration(); attempt++ {
+	failed := func(s *runpb.Service) bool {
+		return s.GetTerminalCondition().GetState() == runpb.Condition_CONDITION_FAILED
+	}
+	for attempt := 0; cur.GetReconciling() || (cur.GetObservedGeneration() < cur.GetGeneration() && !failed(cur)); attempt++ {
 		if err := c.cfg.Sleep(ctx, c.pollDelay(attempt)); err != nil {
 			return nil, &rollback.PendingError{Op: op, Err: err}
 		}
@@ -275,56 +281,113 @@ func (c *Client) pollDelay(attempt int) time.Duration {
 	return min(c.cfg.PollInterval<<min(attempt, 10), 10*c.cfg.PollInterval, 5*time.Second)
 }
 
-// waitUpdate polls an update operation to its end with our own loop. A failed poll
-// is retried; the operation is reported pending (with its name) when time runs out.
-func (c *Client) waitUpdate(ctx context.Context, op string, lro *run.UpdateServiceOperation) (*rollback.Service, error) {
-	s, err := pollOp(ctx, c, op, lro)
+// waitUpdate waits for an update operation to end and returns the service it
+// left. The operation is reported pending (with its name) when time runs out.
+//
+// Waiting on an operation needs run.operations.get, which a role granted on the
+// service alone does not give: when it is denied, the service itself is watched
+// until it has rolled out its latest generation.
+func (c *Client) waitUpdate(ctx context.Context, op string, ref rollback.ServiceRef, lro *run.UpdateServiceOperation) (*rollback.Service, error) {
+	if lro.Done() {
+		s, err := lro.Poll(ctx) // done: decodes the result, no call
+		if err != nil {
+			return nil, mapErr(op, err)
+		}
+		return toService(s)
+	}
+	o, err := c.await(ctx, op, lro.Name())
+	if errors.Is(err, rollback.ErrPermission) {
+		cur, gerr := c.getService(ctx, ref)
+		if gerr != nil {
+			return nil, gerr
+		}
+		svc, serr := c.settle(ctx, op, ref, cur)
+		if serr == nil && !svc.Ready && svc.Message != "" {
+			return svc, &Error{Op: op, Kind: rollback.ErrNotReady, Code: codes.FailedPrecondition, Message: svc.Message}
+		}
+		return svc, serr
+	}
 	if err != nil {
 		return nil, err
 	}
-	return toService(s)
+	return decodeService(op, o)
 }
 
-// operation is what the generated *Operation wrappers have in common.
-type operation[T any] interface {
-	Poll(ctx context.Context, opts ...gax.CallOption) (T, error)
-	Done() bool
-	Name() string
+// decodeService reads the Service a finished update operation returned.
+func decodeService(op string, o *longrunningpb.Operation) (*rollback.Service, error) {
+	if e := o.GetError(); e != nil {
+		return nil, mapErr(op, status.ErrorProto(e))
+	}
+	var s runpb.Service
+	if err := o.GetResponse().UnmarshalTo(&s); err != nil {
+		return nil, fmt.Errorf("%s: decode the operation's result: %w", op, err)
+	}
+	return toService(&s)
 }
 
-func pollOp[T any](ctx context.Context, c *Client, op string, lro operation[T]) (T, error) {
-	var zero T
+// await waits until the named operation is done and returns it. It long-polls
+// with WaitOperation, so a finished rollout is seen at once rather than at the
+// next poll; where the server does not implement WaitOperation it polls
+// GetOperation with a capped backoff. A failed call is retried; when time runs
+// out the operation is reported pending, with its name, for `recover`.
+func (c *Client) await(ctx context.Context, op, name string) (*longrunningpb.Operation, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout)
 	defer cancel()
-	var lastPollErr error
+	var lastErr error
 	for attempt := 0; ; attempt++ {
-		if !lro.Done() {
-			c.reads.Add(1)
-		}
-		pctx, pcancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-		res, err := lro.Poll(pctx)
-		pcancel()
-		if lro.Done() {
-			if err != nil {
-				return zero, mapErr(op, err)
+		c.reads.Add(1)
+		cctx, ccancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		var o *longrunningpb.Operation
+		var err error
+		long := !c.noWait.Load()
+		if long {
+			// Ask the server to answer a little before our own deadline.
+			wait := c.cfg.CallTimeout * 3 / 4
+			if dl, ok := ctx.Deadline(); ok {
+				wait = min(wait, time.Until(dl))
 			}
-			return res, nil
+			o, err = c.services.WaitOperation(cctx, &longrunningpb.WaitOperationRequest{Name: name, Timeout: durationpb.New(max(wait, 0))})
+			if status.Code(err) == codes.Unimplemented {
+				c.noWait.Store(true)
+				ccancel()
+				continue
+			}
+		} else {
+			o, err = c.services.GetOperation(cctx, &longrunningpb.GetOperationRequest{Name: name})
+		}
+		ccancel()
+		if err == nil && o.GetDone() {
+			return o, nil
 		}
 		if err != nil {
-			lastPollErr = mapErr("poll operation "+lro.Name(), err)
-			if k := status.Code(err); k == codes.PermissionDenied || k == codes.Unauthenticated || k == codes.NotFound {
-				return zero, &rollback.PendingError{Op: op, Operation: lro.Name(), Err: lastPollErr}
+			lastErr = mapErr("wait for operation "+name, err)
+			switch status.Code(err) {
+			case codes.PermissionDenied:
+				return nil, lastErr // the caller may watch the service instead
+			case codes.Unauthenticated, codes.NotFound:
+				return nil, &rollback.PendingError{Op: op, Operation: name, Err: lastErr}
 			}
 		}
+		if ctx.Err() != nil {
+			return nil, &rollback.PendingError{Op: op, Operation: name, Err: cmp.Or(lastErr, context.Cause(ctx))}
+		}
+		if err == nil && long {
+			continue // the server's wait ended: wait again
+		}
 		if serr := c.cfg.Sleep(ctx, c.pollDelay(attempt)); serr != nil {
-			return zero, &rollback.PendingError{Op: op, Operation: lro.Name(), Err: cmp.Or(lastPollErr, serr)}
+			return nil, &rollback.PendingError{Op: op, Operation: name, Err: cmp.Or(lastErr, serr)}
 		}
 	}
 }
 
 // ResumeOperation waits for an update operation started earlier, by name.
 func (c *Client) ResumeOperation(ctx context.Context, name string) (*rollback.Service, error) {
-	return c.waitUpdate(ctx, "resume operation "+name, c.services.UpdateServiceOperation(name))
+	op := "resume operation " + name
+	o, err := c.await(ctx, op, name)
+	if err != nil {
+		return nil, err
+	}
+	return decodeService(op, o)
 }
 
 func sameTraffic(want []*runpb.TrafficTarget) func(*runpb.Service) bool {
@@ -428,6 +491,18 @@ func (c *Client) DeleteRevision(ctx context.Context, ref rollback.ServiceRef, re
 		}
 		return mapErr(op, err)
 	}
-	_, err = pollOp(ctx, c, op, lro)
-	return err
+	if lro.Done() {
+		if _, err := lro.Poll(ctx); err != nil {
+			return mapErr(op, err)
+		}
+		return nil
+	}
+	o, err := c.await(ctx, op, lro.Name())
+	if err != nil {
+		return err
+	}
+	if e := o.GetError(); e != nil {
+		return mapErr(op, status.ErrorProto(e))
+	}
+	return nil
 }

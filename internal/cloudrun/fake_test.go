@@ -205,9 +205,9 @@ func TestOperationPollFailsThenCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.srv.HoldOperations(true)
-	e.srv.FailNext("GetOperation", 2, codes.Unavailable, "poll failed")
+	e.srv.FailNext("WaitOperation", 2, codes.Unavailable, "poll failed")
 	e.sleeps.onWait = func(n int) {
-		if n == 3 { // two failed polls, then let the operation finish
+		if n == 2 { // two failed waits, then let the operation finish
 			e.srv.ReleaseOperations()
 		}
 	}
@@ -221,6 +221,29 @@ func TestOperationPollFailsThenCompletes(t *testing.T) {
 	}
 	if got := e.srv.Calls()["UpdateService"]; got != 1 {
 		t.Errorf("UpdateService calls = %d, want 1", got)
+	}
+}
+
+func TestOperationWithoutWaitOperationIsPolled(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.HoldOperations(true)
+	e.srv.FailNext("WaitOperation", 1, codes.Unimplemented, "not here")
+	e.srv.FailNext("GetOperation", 1, codes.Unavailable, "poll failed")
+	e.sleeps.onWait = func(n int) {
+		if n == 2 {
+			e.srv.ReleaseOperations()
+		}
+	}
+	if _, err := e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, rollback.Split{{Revision: "api-00001-abc", Percent: 100}}); err != nil {
+		t.Fatalf("UpdateTraffic = %v, want success by polling GetOperation", err)
+	}
+	calls := e.srv.Calls()
+	if calls["WaitOperation"] != 1 || calls["GetOperation"] < 2 {
+		t.Errorf("calls = WaitOperation %d, GetOperation %d; want 1 and at least 2", calls["WaitOperation"], calls["GetOperation"])
 	}
 }
 
@@ -310,5 +333,24 @@ func TestConcurrentWriterIsAConflict(t *testing.T) {
 	cur := e.srv.Service(apiRef.FullName())
 	if got := cur.GetTraffic()[0].GetRevision(); got != "api-00001-abc" || len(cur.GetTraffic()) != 1 {
 		t.Errorf("the other writer's traffic was overwritten: %v", cur.GetTraffic())
+	}
+}
+
+func TestOperationsDeniedWatchesTheService(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.HoldOperations(true)
+	e.srv.FailNext("WaitOperation", 1, codes.PermissionDenied, "run.operations.get denied")
+	e.sleeps.onWait = func(n int) { e.srv.ReleaseOperations() }
+	to := rollback.Split{{Revision: "api-00001-abc", Percent: 100}}
+	after, err := e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, to)
+	if err != nil {
+		t.Fatalf("UpdateTraffic without run.operations.get = %v, want success by watching the service", err)
+	}
+	if !after.Traffic.Equal(to) || !after.Converged() {
+		t.Errorf("after: traffic %s, converged %v; want %s, converged", after.Traffic, after.Converged(), to)
 	}
 }

@@ -718,3 +718,42 @@ func TestDetailEscaped(t *testing.T) {
 		t.Errorf("Check() revision = %q, want %q", a.Revision, `\::warning::rev`)
 	}
 }
+
+func TestCloudRunAudience(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://canary---api-abc123-uc.a.run.app/x": "https://api-abc123-uc.a.run.app",
+		"https://api-abc123-uc.a.run.app/":           "https://api-abc123-uc.a.run.app",
+		"https://api.example.com/app":                "https://api.example.com",
+		"http://127.0.0.1:8080":                      "http://127.0.0.1:8080",
+		"https://a---b.example.com":                  "https://a---b.example.com",
+	} {
+		u, err := url.Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := probe.CloudRunAudience(u); got != want {
+			t.Errorf("CloudRunAudience(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestNoTokenSendsNoHeader(t *testing.T) {
+	var auth []string
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		auth = append(auth, r.Header.Get("Authorization"))
+		fmt.Fprint(w, `{"status":"ok"}`)
+	})
+	c := &probe.Checker{TokenSource: noToken{}}
+	if a := c.Check(t.Context(), srv.URL, probe.Expect{}); !a.OK() {
+		t.Fatalf("Check() = %+v, want healthy", a)
+	}
+	c.TokenSource = probe.StaticToken("tok-1")
+	c.Check(t.Context(), srv.URL, probe.Expect{})
+	if len(auth) != 2 || auth[0] != "" || auth[1] != "Bearer tok-1" {
+		t.Errorf("Authorization headers = %q, want none, then the static token", auth)
+	}
+}
+
+type noToken struct{}
+
+func (noToken) Token(context.Context, string) (string, error) { return "", probe.ErrNoToken }

@@ -59,10 +59,11 @@ type Checker struct {
 	// TokenSource, when set, supplies an ID token sent as
 	// "Authorization: Bearer" to the allowed host.
 	TokenSource TokenSource
-	// Audience is the ID token audience. Default: scheme://host of the URL
-	// being probed. Cloud Run documents its service's run.app URL (or a
-	// configured custom audience) as the accepted audience, so set Audience
-	// to the service URL when probing a tag URL or a custom domain.
+	// Audience is the ID token audience. Default: CloudRunAudience of the URL
+	// being probed — the service's run.app URL, also for its tag URLs, since
+	// Cloud Run documents the service URL (or a configured custom audience)
+	// as the accepted audience; scheme://host for other URLs. Set it for a
+	// custom domain. A TokenSource may return ErrNoToken to send none.
 	Audience string
 	// AllowedHosts lists host[:port] values that may be probed; an entry
 	// without a port allows any port on that host. Empty allows only the
@@ -153,11 +154,13 @@ func (c *Checker) check(ctx context.Context, baseURL string, exp Expect) Attempt
 	req.Header.Set("Pragma", "no-cache")
 	req.Header.Set("Accept", "application/health+json, application/json;q=0.9, */*;q=0.5")
 	if c.TokenSource != nil {
-		aud := cmp.Or(c.Audience, u.Scheme+"://"+u.Host)
+		aud := cmp.Or(c.Audience, CloudRunAudience(u))
 		tok, err := c.TokenSource.Token(actx, aud)
 		switch {
 		case ctx.Err() != nil:
 			return failed(a, fmt.Errorf("probe stopped: %w", context.Cause(ctx)))
+		case errors.Is(err, ErrNoToken):
+			tok = ""
 		case err != nil:
 			// Never wrapped in ErrTimeout: a slow token fetch says nothing
 			// about the app.
@@ -165,7 +168,9 @@ func (c *Checker) check(ctx context.Context, baseURL string, exp Expect) Attempt
 		case tok == "":
 			return failed(a, fmt.Errorf("get ID token for audience %s: empty token", aud))
 		}
-		req.Header.Set("Authorization", "Bearer "+tok)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 	}
 
 	client, done := c.client(timeout)

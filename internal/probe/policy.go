@@ -29,6 +29,11 @@ type Policy struct {
 	// Successes is the number of consecutive OK answers WaitHealthy needs.
 	// Default 1.
 	Successes int
+	// Failures, when positive, ends WaitHealthy early after that many
+	// consecutive answers that prove failure (Attempt.ProvesFailure: unhealthy,
+	// wrong version, a timeout after connecting). Answers that prove nothing
+	// (refused, DNS, not converged) never count. 0 uses every attempt.
+	Failures int
 	// Deadline bounds the whole wait; 0 means only ctx bounds it. A wait
 	// stops early, rather than sleep past the deadline of ctx or Deadline.
 	Deadline time.Duration
@@ -117,6 +122,7 @@ func (c *Checker) wait(ctx context.Context, baseURL string, exp Expect, p Policy
 	}
 	var v Verdict
 	streak, notOK := 0, 0 // consecutive OK answers; consecutive others
+	proven := 0           // consecutive answers that prove failure
 	attempts := p.Retries + 1
 	for i := range attempts {
 		if i > 0 {
@@ -147,6 +153,11 @@ func (c *Checker) wait(ctx context.Context, baseURL string, exp Expect, p Policy
 		} else {
 			streak, notOK = 0, notOK+1
 		}
+		if a.ProvesFailure() {
+			proven++
+		} else {
+			proven = 0
+		}
 		if detect {
 			if a.ProvesFailure() {
 				v.Detected = true
@@ -157,6 +168,9 @@ func (c *Checker) wait(ctx context.Context, baseURL string, exp Expect, p Policy
 		if streak >= p.Successes {
 			v.Healthy = true
 			break
+		}
+		if p.Failures > 0 && proven >= p.Failures {
+			break // broken, not merely starting: no need to wait out the retries
 		}
 		if left := attempts - i - 1; left < p.Successes-streak {
 			break

@@ -396,3 +396,27 @@ func TestWaitHealthyImpossibleSuccesses(t *testing.T) {
 		t.Errorf("WaitHealthy() = healthy %v after %d attempts, want false after 1 (3 successes cannot fit in 2 attempts)", v.Healthy, v.Total)
 	}
 }
+
+func TestWaitHealthyFailuresStopEarly(t *testing.T) {
+	tests := []struct {
+		name    string
+		steps   []step
+		want    string
+		healthy bool
+	}{
+		{"three proven failures in a row stop the wait", []step{down}, "unhealthy,unhealthy,unhealthy", false},
+		{"a good answer resets the count", []step{down, down, ok, down, down, down}, "unhealthy,unhealthy,healthy,unhealthy,unhealthy,unhealthy", false},
+		{"answers that prove nothing never count", []step{refused, refused, refused, refused, ok, ok}, "error,error,error,error,healthy,healthy", true},
+		{"wrong versions count", []step{oldRev}, "wrong-version,wrong-version,wrong-version", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &probe.Checker{Transport: &script{steps: tt.steps}}
+			v := c.WaitHealthy(t.Context(), base, probe.Expect{Version: "1.1.0"},
+				probe.Policy{Retries: 9, Successes: 2, Failures: 3, Sleep: (&sleeps{}).Sleep})
+			if got := outcomes(v); got != tt.want || v.Healthy != tt.healthy {
+				t.Errorf("WaitHealthy() = %s (healthy %v), want %s (healthy %v)", got, v.Healthy, tt.want, tt.healthy)
+			}
+		})
+	}
+}

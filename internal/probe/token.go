@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +21,32 @@ import (
 // for concurrent use and should return promptly when ctx is done.
 type TokenSource interface {
 	Token(ctx context.Context, audience string) (string, error)
+}
+
+// ErrNoToken is what a TokenSource returns to say "send no token": the probe
+// goes out without an Authorization header (a public service answers it; a
+// private one answers 401 or 403, which the probe reports).
+var ErrNoToken = errors.New("no ID token")
+
+// StaticToken is a TokenSource that gives the same token for every audience:
+// one minted beforehand, e.g. by `gcloud auth print-identity-token`.
+func StaticToken(token string) TokenSource { return staticToken(token) }
+
+type staticToken string
+
+func (t staticToken) Token(context.Context, string) (string, error) { return string(t), nil }
+
+// CloudRunAudience is the ID-token audience for a Cloud Run URL: the service's
+// own URL, also for its tag URLs ("https://canary---api-abc-uc.a.run.app" →
+// "https://api-abc-uc.a.run.app"). Other URLs are their scheme://host.
+func CloudRunAudience(u *url.URL) string {
+	host := u.Host
+	if strings.HasSuffix(u.Hostname(), ".run.app") {
+		if _, rest, ok := strings.Cut(host, "---"); ok {
+			host = rest
+		}
+	}
+	return u.Scheme + "://" + host
 }
 
 // IDTokenSource returns a TokenSource backed by google.golang.org/api/idtoken
