@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,9 +34,14 @@ Exit codes: 0 pass, 1 fail, 2 usage, 3 aborted safely, 4 restore not confirmed.`
 			&cli.IntFlag{Name: "traffic-percent", Value: 100, Usage: "share of traffic sent to the broken revision after its tag probe fails (0 skips the shift)"},
 			&cli.BoolFlag{Name: "keep-revision", Usage: "keep the broken revision after the drill"},
 			&cli.StringFlag{Name: "deadline", Value: "10m", Usage: "bound on the whole drill (`DURATION`); restore always runs"},
+			&cli.StringFlag{Name: "services-file", Usage: "also drill the services in `FILE`: a JSON array of {\"project\", \"region\", \"name\"}, or one [project/][region/]name per line"},
+			&cli.StringSliceFlag{Name: "label", Usage: "also drill every service in --project/--region labelled `KEY=VALUE` (repeat to require several labels)"},
+			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "how many services to drill at once"},
+			&cli.IntFlag{Name: "write-rate", Value: 30, Usage: "Admin API writes a minute per project and region, shared by all drills; restores go first (Cloud Run allows about 60; no limit against a fake unless set)"},
 		)...),
 		Action: func(c *cli.Context) error {
-			g, err := parseGlobal(c, true)
+			fleet := c.IsSet("services-file") || c.IsSet("label")
+			g, err := parseGlobal(c, !fleet)
 			if err != nil {
 				return err
 			}
@@ -47,7 +53,15 @@ Exit codes: 0 pass, 1 fail, 2 usage, 3 aborted safely, 4 restore not confirmed.`
 			if err != nil {
 				return err
 			}
-			return e.runDrill(c.Context, g, po, o)
+			sel, err := parseSelection(c, g)
+			if err != nil {
+				return err
+			}
+			writeRate := c.Int("write-rate")
+			if (g.local || g.emulatorHost != "") && !c.IsSet("write-rate") {
+				writeRate = 0 // a fake has no write quota
+			}
+			return e.runDrills(c.Context, g, po, o, sel, c.Int("parallel"), writeRate)
 		},
 	}
 }
@@ -84,11 +98,13 @@ func parseDrill(c *cli.Context, g globalOpts, po probeOpts) (rollback.DrillOptio
 	if err != nil || deadline <= 0 {
 		return rollback.DrillOptions{}, usageError{fmt.Errorf("--deadline %q: use a positive duration such as 10m", c.String("deadline"))}
 	}
-	if len(g.services) > 1 {
-		return rollback.DrillOptions{}, usageError{fmt.Errorf("--service given %d times: drill one service at a time", len(g.services))}
+	if n := c.Int("parallel"); n < 1 {
+		return rollback.DrillOptions{}, usageError{fmt.Errorf("--parallel %d: use 1 or more", n)}
+	}
+	if n := c.Int("write-rate"); n < 1 {
+		return rollback.DrillOptions{}, usageError{fmt.Errorf("--write-rate %d: use 1 or more writes a minute", n)}
 	}
 	return rollback.DrillOptions{
-		Service:        rollback.ServiceRef{Project: g.project, Region: g.region, Name: g.services[0]},
 		Break:          b,
 		TrafficPercent: int32(pct),
 		KeepRevision:   c.Bool("keep-revision"),
@@ -99,27 +115,61 @@ func parseDrill(c *cli.Context, g globalOpts, po probeOpts) (rollback.DrillOptio
 	}, nil
 }
 
-func (e *env) runDrill(ctx context.Context, g globalOpts, po probeOpts, o rollback.DrillOptions) error {
+func (e *env) runDrills(ctx context.Context, g globalOpts, po probeOpts, tmpl rollback.DrillOptions, sel selection, parallel, writeRate int) error {
 	be, err := openBackend(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer be.close()
-	o.Owner = e.owner()
-	d := &rollback.Drill{
-		Cloud:      be.cloud,
-		Probe:      po.prober(e, g),
-		Journal:    e.journal(),
-		Observe:    e.observer(g),
-		Calls:      be.cloud.Calls,
-		BeforeStep: e.pauseHook(),
+	refs, err := sel.resolve(ctx, be)
+	if err != nil {
+		return err
+	}
+	if len(refs) > 1 && po.url != "" {
+		return usageError{fmt.Errorf("--url names one service's URL: drill several services without it")}
+	}
+	tmpl.Owner = e.owner()
+	var opts []rollback.DrillOptions
+	for _, ref := range refs {
+		o := tmpl
+		o.Service = ref
+		opts = append(opts, o)
+	}
+	f := &rollback.Fleet{
+		Drill: rollback.Drill{
+			Cloud:      be.cloud,
+			Probe:      po.prober(e, g),
+			Journal:    e.journal(),
+			Observe:    e.observer(g),
+			BeforeStep: e.pauseHook(),
+		},
+		Parallel:        parallel,
+		WritesPerMinute: writeRate,
 	}
 	if g.output == "text" {
-		fmt.Fprintf(e.stdout, "[INFO] drill %s/%s/%s: break %s, %d%% traffic to the broken revision\n",
-			o.Service.Project, o.Service.Region, o.Service.Name, o.Break.Spec, o.TrafficPercent)
+		fmt.Fprintf(e.stdout, "[INFO] drill %s: break %s, %d%% traffic to the broken revision\n",
+			describeTargets(refs), tmpl.Break.Spec, tmpl.TrafficPercent)
 	}
-	rep := d.Run(ctx, o)
-	return e.finishReport(g, rep)
+	reports := f.Run(ctx, opts)
+	if len(reports) == 1 {
+		return e.finishReport(g, reports[0])
+	}
+	return e.finishFleet(g, reports)
+}
+
+// describeTargets names the services of a run: project/region/name, or a count.
+func describeTargets(refs []rollback.ServiceRef) string {
+	if len(refs) == 1 {
+		return refs[0].Project + "/" + refs[0].Region + "/" + refs[0].Name
+	}
+	var names []string
+	for _, r := range refs {
+		names = append(names, r.Name)
+	}
+	if len(names) > 8 {
+		names = append(names[:8], fmt.Sprintf("… (%d in all)", len(refs)))
+	}
+	return strings.Join(names, ", ")
 }
 
 // journal is where local journals are kept: $RUNROLLBACK_STATE_DIR, else

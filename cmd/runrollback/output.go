@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/runrollback/runrollback/internal/report"
 	"github.com/runrollback/runrollback/internal/rollback"
@@ -97,3 +98,88 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// finishFleet reports a drill of several services: a row per service and an
+// overall verdict in text, or one fleet JSON object; --report, --junit and the
+// step summary cover every service.
+func (e *env) finishFleet(g globalOpts, reports []*rollback.Report) error {
+	overall := rollback.OverallResult(reports)
+	code := resultCode(overall)
+	for _, r := range reports {
+		r.ExitCode = resultCode(r.Result)
+	}
+	fleet := &report.Fleet{Schema: rollback.ReportSchema, Command: "test", Result: overall, ExitCode: code, Reports: reports}
+	var errs []error
+	if g.output == "json" {
+		errs = append(errs, report.JSONFleet(e.stdout, fleet))
+	} else {
+		errs = append(errs, e.fleetText(g, reports, overall))
+	}
+	if g.reportFile != "" {
+		var buf bytes.Buffer
+		if err := report.JSONFleet(&buf, fleet); err == nil {
+			errs = append(errs, os.WriteFile(g.reportFile, buf.Bytes(), 0o644))
+		}
+	}
+	if g.junitFile != "" {
+		var buf bytes.Buffer
+		if err := report.JUnit(&buf, reports...); err == nil {
+			errs = append(errs, os.WriteFile(g.junitFile, buf.Bytes(), 0o644))
+		}
+	}
+	if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" {
+		var md strings.Builder
+		for _, r := range reports {
+			md.WriteString(report.Markdown(r))
+			md.WriteString("\n")
+		}
+		errs = append(errs, appendFile(path, md.String()))
+	}
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintf(e.stderr, "runrollback: %v\n", err)
+	}
+	if code == exitOK {
+		return nil
+	}
+	return silentError{code: code, err: fmt.Errorf("%s", overall)}
+}
+
+func (e *env) fleetText(g globalOpts, reports []*rollback.Report, overall string) error {
+	color := !g.noColor && isTerminal(e.stdout)
+	fmt.Fprintln(e.stdout)
+	var rows [][]string
+	counts := map[string]int{}
+	for _, r := range reports {
+		counts[r.Result]++
+		restored := "yes"
+		if !r.TrafficRestored {
+			restored = "no"
+		}
+		rows = append(rows, []string{r.Service.Name, strings.ToUpper(r.Result),
+			ms(r.Timings.DetectTag), ms(r.Timings.Detect), ms(r.Timings.Restore), ms(r.Timings.Verify), ms(r.Timings.Total),
+			restored, fmt.Sprint(r.APICalls.Writes), r.Error})
+	}
+	if err := report.Table(e.stdout, []string{"SERVICE", "RESULT", "DETECT-TAG", "DETECT", "RESTORE", "VERIFY", "TOTAL", "RESTORED", "WRITES", "ERROR"}, rows); err != nil {
+		return err
+	}
+	for _, r := range reports {
+		if r.Result != rollback.ResultPass {
+			fmt.Fprintln(e.stdout, report.Verdict(r, color))
+		}
+	}
+	var parts []string
+	for _, res := range []string{rollback.ResultPass, rollback.ResultFail, rollback.ResultAborted, rollback.ResultError} {
+		if counts[res] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[res], res))
+		}
+	}
+	verdict := report.Verdict(&rollback.Report{Command: "test", Result: overall,
+		Error: fmt.Sprintf("%d services: %s", len(reports), strings.Join(parts, ", "))}, color)
+	if overall == rollback.ResultPass {
+		verdict = strings.Replace(verdict, "ok", fmt.Sprintf("%d services: %s", len(reports), strings.Join(parts, ", ")), 1)
+	}
+	fmt.Fprintln(e.stdout, verdict)
+	return nil
+}
+
+func ms(v int64) string { return fmt.Sprintf("%dms", v) }

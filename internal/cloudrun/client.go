@@ -132,10 +132,9 @@ func retryable(err error) (bool, time.Duration) {
 	case codes.Unavailable:
 		return true, retryDelay(err)
 	case codes.ResourceExhausted:
-		// Only when the server says when to come back.
-		if d := retryDelay(err); d > 0 {
-			return true, d
-		}
+		// A write quota refills within a minute: back off, at least as long
+		// as the server asks.
+		return true, retryDelay(err)
 	}
 	return false, 0
 }
@@ -193,6 +192,41 @@ func (c *Client) getService(ctx context.Context, ref rollback.ServiceRef) (*runp
 		return nil, mapErr(fmt.Sprintf("read service %q", ref.Name), err)
 	}
 	return s, nil
+}
+
+// ListServices lists the services of a project in a region.
+func (c *Client) ListServices(ctx context.Context, project, region string) ([]*rollback.Service, error) {
+	var out []*rollback.Service
+	token := ""
+	parent := fmt.Sprintf("projects/%s/locations/%s", project, region)
+	for {
+		var resp *runpb.ListServicesResponse
+		err := c.call(ctx, false, func(ctx context.Context) error {
+			it := c.services.ListServices(ctx, &runpb.ListServicesRequest{Parent: parent, PageSize: 100, PageToken: token})
+			_, err := it.Next()
+			if err != nil && !errors.Is(err, iterator.Done) {
+				return err
+			}
+			resp, _ = it.Response.(*runpb.ListServicesResponse)
+			return nil
+		})
+		if err != nil {
+			return nil, mapErr("list services in "+parent, err)
+		}
+		if resp == nil {
+			return out, nil
+		}
+		for _, s := range resp.GetServices() {
+			svc, err := toService(s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, svc)
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			return out, nil
+		}
+	}
 }
 
 // ListRevisions lists a service's revisions, newest first.

@@ -91,6 +91,7 @@ func toService(s *runpb.Service) (*rollback.Service, error) {
 		LatestReadyRevision:   shortName(s.GetLatestReadyRevision()),
 		LatestCreatedRevision: shortName(s.GetLatestCreatedRevision()),
 		Annotations:           maps.Clone(s.GetAnnotations()),
+		Labels:                maps.Clone(s.GetLabels()),
 	}
 	if tc := s.GetTerminalCondition(); tc != nil {
 		out.Ready = tc.GetState() == runpb.Condition_CONDITION_SUCCEEDED

@@ -5,8 +5,8 @@
 // The adapter owns what the generated client leaves to its caller:
 //   - a deadline on every call and an AIP-194 retry policy: only UNAVAILABLE is
 //     retried (reads always; writes because every write carries an etag, so a
-//     duplicate cannot apply twice), and RESOURCE_EXHAUSTED after the delay the
-//     server asks for, with capped, jittered backoff;
+//     duplicate cannot apply twice), and RESOURCE_EXHAUSTED (a quota refills)
+//     no sooner than the server asks, with capped, jittered backoff;
 //   - an ambiguous write (the reply lost after the change applied) is settled by
 //     re-reading the service, never by writing blindly again;
 //   - long-running operations are polled by our own loop, resumable by name

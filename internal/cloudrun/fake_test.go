@@ -121,7 +121,6 @@ func TestNonRetryableCodesMap(t *testing.T) {
 		{codes.NotFound, rollback.ErrNotFound},
 		{codes.Aborted, rollback.ErrConflict},
 		{codes.InvalidArgument, rollback.ErrInvalid},
-		{codes.ResourceExhausted, rollback.ErrQuota},
 	} {
 		t.Run(tc.code.String(), func(t *testing.T) {
 			e := newFake(t, nil)
@@ -352,5 +351,21 @@ func TestOperationsDeniedWatchesTheService(t *testing.T) {
 	}
 	if !after.Traffic.Equal(to) || !after.Converged() {
 		t.Errorf("after: traffic %s, converged %v; want %s, converged", after.Traffic, after.Converged(), to)
+	}
+}
+
+func TestResourceExhaustedTooLongIsQuota(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.FailNext("UpdateService", 100, codes.ResourceExhausted, "write quota")
+	_, err = e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, rollback.Split{{Revision: "api-00001-abc", Percent: 100}})
+	if !errors.Is(err, rollback.ErrQuota) {
+		t.Fatalf("UpdateTraffic while over quota = %v, want ErrQuota", err)
+	}
+	if got := e.srv.Calls()["UpdateService"]; got != 5 {
+		t.Errorf("UpdateService attempts = %d, want 5 (retried with backoff, then given up)", got)
 	}
 }

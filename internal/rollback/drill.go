@@ -148,7 +148,7 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 
 	// Whatever happened, put traffic back on a context the caller's cancellation
 	// (a signal, the deadline) does not reach.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.RestoreTimeout)
+	rctx, cancel := context.WithTimeout(Urgent(context.WithoutCancel(ctx)), o.RestoreTimeout)
 	defer cancel()
 	if err != nil && !errors.Is(err, errDrillFailed) {
 		d.emit(LevelWarn, StepRestore, "stopping: "+oneLine(errorText(runCtx, err))+"; restoring the prior split", 0)
@@ -466,11 +466,15 @@ func (r *drillRun) forward(ctx context.Context) error {
 		if err := r.intend(split); err != nil {
 			return "", err
 		}
-		r.shiftAt = r.d.now()
 		svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
 		if err != nil {
+			// It may have landed: count exposure from now, to be safe.
+			r.shiftAt = r.d.now()
 			return "", err
 		}
+		// Users reach the broken revision from here: exposure and time to
+		// detect count from the moment the shift has landed.
+		r.shiftAt = r.d.now()
 		r.svc = svc
 		if simulate {
 			r.shiftAt = time.Time{} // users still reach the serving revision only

@@ -229,7 +229,7 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 		snap.LatestReady = ro.From.LatestReady
 	}
 	// Restore on a context a signal does not cancel: a rollback once started finishes.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gr.o.RestoreTimeout)
+	rctx, cancel := context.WithTimeout(Urgent(context.WithoutCancel(ctx)), gr.o.RestoreTimeout)
 	defer cancel()
 	if err := gr.lease(rctx, snap); err != nil {
 		gr.hint = "nothing was changed: " + cmp.Or(gr.hint, "run the guard again")

@@ -99,6 +99,7 @@ type Service struct {
 	LatestReadyRevision   string            `json:"latest_ready_revision,omitempty"`
 	LatestCreatedRevision string            `json:"latest_created_revision,omitempty"`
 	Annotations           map[string]string `json:"annotations,omitempty"`
+	Labels                map[string]string `json:"labels,omitempty"`
 	Template              Template          `json:"template"`
 }
 
