@@ -93,7 +93,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if !errors.As(err, &silent) {
 		fmt.Fprintf(stderr, "runrollback: %s\n", oneLine(err.Error()))
 		var ue usageError
-		if errors.As(err, &ue) {
+		var se setupError
+		switch {
+		case errors.As(err, &se) && se.hint != "":
+			fmt.Fprintf(stderr, "hint: %s\n", se.hint)
+		case errors.As(err, &ue):
 			fmt.Fprintln(stderr, "Run 'runrollback help' (or 'runrollback COMMAND --help') for usage.")
 		}
 	}

@@ -44,7 +44,7 @@ func openBackend(ctx context.Context, g globalOpts) (*backend, error) {
 	c, err := cloudrun.New(ctx, cfg)
 	if err != nil {
 		closeAll()
-		return nil, err
+		return nil, setupError{err, "set up Application Default Credentials ('gcloud auth application-default login', or a service account in CI), or use --local to try the fake"}
 	}
 	closers = append(closers, func() { _ = c.Close() })
 	return &backend{cloud: c, close: closeAll, local: g.local}, nil

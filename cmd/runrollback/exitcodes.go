@@ -29,6 +29,32 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// setupError is a problem with the set-up rather than the service: no
+// credentials, a service that does not exist, a permission missing. Nothing was
+// changed; exit 2, with a hint on what to set up.
+type setupError struct {
+	err  error
+	hint string
+}
+
+func (e setupError) Error() string { return e.err.Error() }
+func (e setupError) Unwrap() error { return e.err }
+func (e setupError) ExitCode() int { return exitUsage }
+
+// readOnlyError classifies the failure of a command that only reads (status,
+// snapshot): exit 2, with a hint for the usual causes.
+func readOnlyError(err error) error {
+	switch {
+	case errors.Is(err, rollback.ErrNotFound):
+		return setupError{err, "check --project, --region and --service ('gcloud run services list' shows what exists)"}
+	case errors.Is(err, rollback.ErrPermission):
+		return setupError{err, "the account needs roles/run.viewer on the service (see docs/permissions.md)"}
+	case errors.Is(err, rollback.ErrUnauthenticated):
+		return setupError{err, "set up Application Default Credentials ('gcloud auth application-default login'), or use --local"}
+	}
+	return setupError{err: err}
+}
+
 // exitCode maps an error from a command to the process exit code.
 func exitCode(err error) int {
 	if err == nil {

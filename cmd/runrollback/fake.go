@@ -18,8 +18,9 @@ func fakeCommand(e *env) *cli.Command {
 and one line per service URL, and serves until SIGINT or SIGTERM. Point runrollback (or any
 Cloud Run v2 gRPC client, plaintext, no credentials) at it:
 
-    eval "$(runrollback fake | head -1)"   # or copy the line
-    runrollback status --service api
+    runrollback fake --addr 127.0.0.1:8681 &        # or copy the first line it prints
+    export CLOUD_RUN_EMULATOR_HOST=127.0.0.1:8681
+    runrollback status --service api                # project and region default to the fake's
 
 Fault injection and inspection for other processes: see fakes/README.md.`,
 		Flags: []cli.Flag{

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -18,7 +19,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "region", Usage: "Cloud Run `REGION`, e.g. us-central1", EnvVars: []string{"CLOUDSDK_RUN_REGION"}},
 		&cli.StringSliceFlag{Name: "service", Usage: "Cloud Run service `NAME`"},
 		&cli.BoolFlag{Name: "local", Usage: "use an in-process fake Cloud Run seeded with the default world (no account needed)"},
-		&cli.StringFlag{Name: "emulator-host", Usage: "talk plaintext gRPC without credentials to a fake at `HOST:PORT` (see 'runrollback fake')", EnvVars: []string{"CLOUD_RUN_EMULATOR_HOST"}},
+		&cli.StringFlag{Name: "emulator-host", Usage: "talk plaintext gRPC without credentials to a fake at `HOST:PORT` (see 'runrollback fake'); --project and --region then default to the fake's local-project and us-central1", EnvVars: []string{"CLOUD_RUN_EMULATOR_HOST"}},
 		&cli.StringFlag{Name: "output", Value: "text", Usage: "output format: text or json"},
 		&cli.StringFlag{Name: "report", Usage: "write the JSON report to `FILE`"},
 		&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to `FILE`"},
@@ -74,6 +75,11 @@ func parseGlobal(c *cli.Context, needService bool) (globalOpts, error) {
 		// whatever the environment names for real Cloud Run.
 		g.emulatorHost = ""
 		g.project, g.region = localProject, localRegion
+	}
+	if g.emulatorHost != "" {
+		// The fake's default world lives in one project and region.
+		g.project = cmp.Or(g.project, localProject)
+		g.region = cmp.Or(g.region, localRegion)
 	}
 	if !needService {
 		return g, nil

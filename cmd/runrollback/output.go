@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/runrollback/runrollback/internal/report"
 	"github.com/runrollback/runrollback/internal/rollback"
@@ -25,14 +26,33 @@ func resultCode(result string) int {
 	return exitNotRestored
 }
 
-// observer prints progress events as text lines (text output only).
+// observer prints progress events as text lines (text output only). On a
+// terminal, the step in progress shows on one line that the next event
+// replaces; elsewhere (CI logs, files) only finished steps are printed.
 func (e *env) observer(g globalOpts) rollback.Observer {
 	if g.output != "text" {
 		return nil
 	}
-	color := !g.noColor && isTerminal(e.stdout)
+	tty := isTerminal(e.stdout)
+	return progress(e.stdout, tty, !g.noColor && tty)
+}
+
+// progress writes events to w, as observer describes.
+func progress(w io.Writer, tty, color bool) rollback.Observer {
+	var mu sync.Mutex
 	return func(ev rollback.Event) {
-		fmt.Fprintln(e.stdout, report.Line(ev, color))
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Level == rollback.LevelRun {
+			if tty {
+				fmt.Fprintf(w, "\r\033[K… %s", report.Sanitize(ev.Step, 80))
+			}
+			return
+		}
+		if tty {
+			fmt.Fprint(w, "\r\033[K")
+		}
+		fmt.Fprintln(w, report.Line(ev, color))
 	}
 }
 

@@ -32,7 +32,7 @@ func snapshotCommand(e *env) *cli.Command {
 			defer be.close()
 			svc, err := be.cloud.GetService(c.Context, rollback.ServiceRef{Project: g.project, Region: g.region, Name: g.services[0]})
 			if err != nil {
-				return err
+				return readOnlyError(err)
 			}
 			snap := rollback.TakeSnapshot(svc, timeNow())
 			b, err := json.MarshalIndent(snap, "", "  ")

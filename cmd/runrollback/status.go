@@ -40,7 +40,7 @@ func statusCommand(e *env) *cli.Command {
 				ref := rollback.ServiceRef{Project: g.project, Region: g.region, Name: name}
 				st, err := readStatus(c, be, ref, po, po.checker(e, g), c.Bool("probe"))
 				if err != nil {
-					return err
+					return readOnlyError(err)
 				}
 				all = append(all, st)
 			}

@@ -115,6 +115,12 @@ func (c *converger) withoutOurs(traffic Split) Split {
 func (c *converger) restoreTraffic(ctx context.Context) (string, error) {
 	snap := c.j.Snapshot
 	pinned := snap.Pinned()
+	// The run may have stopped on a write whose outcome it did not see (an
+	// operation that failed after changing the desired traffic): decide from
+	// the service as it is now.
+	if err := c.reread(ctx); err != nil {
+		return "", err
+	}
 	for range maxConflicts {
 		cur := c.svc.Traffic
 		var want Split

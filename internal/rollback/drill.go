@@ -150,6 +150,9 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 	// (a signal, the deadline) does not reach.
 	rctx, cancel := context.WithTimeout(Urgent(context.WithoutCancel(ctx)), o.RestoreTimeout)
 	defer cancel()
+	if err != nil {
+		r.skipUntil(StepRestore)
+	}
 	if err != nil && !errors.Is(err, errDrillFailed) {
 		d.emit(LevelWarn, StepRestore, "stopping: "+oneLine(errorText(runCtx, err))+"; restoring the prior split", 0)
 	}
@@ -216,6 +219,7 @@ func (r *drillRun) step(ctx context.Context, name string, fn func(ctx context.Co
 		}
 	}
 	start := r.d.now()
+	r.d.emit(LevelRun, name, "", 0)
 	detail, err := fn(ctx)
 	dur := r.d.now().Sub(start)
 	if op := OperationName(err); op != "" && r.leased {
@@ -243,6 +247,19 @@ func (r *drillRun) record(name, status string, start time.Time, dur time.Duratio
 }
 
 func (r *drillRun) skip(name, why string) { r.record(name, StepSkipped, r.d.now(), 0, why) }
+
+// skipUntil records the steps before until that did not run as skipped, so
+// the report lists them in order.
+func (r *drillRun) skipUntil(until string) {
+	for _, s := range DrillSteps {
+		if s == until {
+			return
+		}
+		if !slices.ContainsFunc(r.rep.Steps, func(x StepReport) bool { return x.Name == s }) {
+			r.skip(s, "not reached")
+		}
+	}
+}
 
 // skipRest records every step not yet in the report as skipped.
 func (r *drillRun) skipRest(done ...string) {
@@ -404,6 +421,9 @@ func (r *drillRun) forward(ctx context.Context) error {
 			return fmt.Sprintf("Cloud Run refused revision %s as expected; the split never moved (%s)", r.broken, cur.ActualSplit()), nil
 		}
 		if err != nil {
+			if errors.Is(err, ErrNotReady) {
+				r.hint = "the broken revision never started, so there was nothing to detect; to drill a revision that cannot start, pass --break startup"
+			}
 			return "", err
 		}
 		r.svc = svc

@@ -158,6 +158,7 @@ func (rr *recoverRun) run(ctx context.Context) error {
 	}
 	c := &converger{cloud: rc.Cloud, ref: ref, j: rr.j, svc: rr.svc, rep: rr.rep, warn: rr.warn}
 	err = rr.step(StepRestore, func() (string, error) { return c.restoreTraffic(ctx) })
+	rr.rep.Timings.Restore = rr.lastStepMS()
 	rr.svc = c.svc
 	if err != nil {
 		rr.hint = "run 'runrollback recover' again; if it keeps failing, check 'runrollback status'"
@@ -176,6 +177,7 @@ func (rr *recoverRun) run(ctx context.Context) error {
 		return fmt.Errorf("%w: %s", ErrConflict, c.conflict)
 	}
 	err = rr.step(StepVerify, func() (string, error) { return rr.verify(ctx) })
+	rr.rep.Timings.Verify = rr.lastStepMS()
 	rr.rep.After = &ReportState{Traffic: rr.svc.Traffic, Etag: rr.svc.Etag, Generation: rr.svc.Generation, Healthy: err == nil}
 	rr.rep.TrafficRestored = rr.svc.Traffic.Equal(rr.j.Snapshot.Traffic)
 	rr.rep.TemplateRestored = rr.svc.Template.Hash == rr.j.Snapshot.Template.Hash
@@ -209,6 +211,10 @@ func (rr *recoverRun) resume(ctx context.Context) error {
 		rr.svc = cur
 		return "operation " + rr.j.Operation + " finished", nil
 	})
+}
+
+func (rr *recoverRun) lastStepMS() int64 {
+	return rr.rep.Steps[len(rr.rep.Steps)-1].DurationMS
 }
 
 func (rr *recoverRun) warn(msg string) {

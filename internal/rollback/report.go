@@ -127,6 +127,9 @@ const (
 	LevelPass Level = "PASS"
 	LevelFail Level = "FAIL"
 	LevelWarn Level = "WARN"
+	// LevelRun marks a step starting: a terminal shows it as progress, a log
+	// leaves it out.
+	LevelRun Level = "RUN"
 )
 
 // Event is one line of progress.
@@ -161,6 +164,9 @@ func recordStep(rep *Report, observe Observer, name, status string, start time.T
 // means there was nothing to do (skipped).
 func runStep(rep *Report, observe Observer, now func() time.Time, name string, fn func() (string, error)) error {
 	start := now()
+	if observe != nil {
+		observe(Event{Time: start, Level: LevelRun, Step: name})
+	}
 	detail, err := fn()
 	status := StepPass
 	switch {
