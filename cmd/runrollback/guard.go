@@ -83,7 +83,9 @@ never overwritten: recover stops with exit 3 and says what differs.
 
 Exit codes: 0 recovered or nothing in flight, 1 recovered but unhealthy, 3 stopped at another
 writer's change, 4 not confirmed.`,
-		Flags: withGlobal(probeFlags()...),
+		Flags: withGlobal(append(probeFlags(),
+			&cli.BoolFlag{Name: "force", Usage: "recover even while another machine's run holds an unexpired lease (when you know it is dead)"},
+		)...),
 		Action: func(c *cli.Context) error {
 			g, err := parseGlobal(c, true)
 			if err != nil {
@@ -105,6 +107,7 @@ writer's change, 4 not confirmed.`,
 				rep := rc.Run(c.Context, rollback.RecoverOptions{
 					Service: rollback.ServiceRef{Project: g.project, Region: g.region, Name: name},
 					URL:     po.url, ExpectVersion: po.expectVersion,
+					Owner: e.owner(), Force: c.Bool("force"),
 				})
 				if err := e.finishReport(g, rep); err != nil {
 					last = err

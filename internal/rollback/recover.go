@@ -27,6 +27,11 @@ type RecoverOptions struct {
 	Service       ServiceRef
 	URL           string
 	ExpectVersion string
+	// Owner is who runs recover. A live lease of another owner, with no
+	// journal of it on this machine, may belong to a run still in progress:
+	// recover leaves it alone unless Force.
+	Owner string
+	Force bool
 }
 
 // errUnhealthy marks a service that was put back but does not answer healthy.
@@ -107,13 +112,17 @@ func (rr *recoverRun) run(ctx context.Context) error {
 		}
 		rr.svc = svc
 		rr.rep.Service.URI = svc.URI
-		_, onService, err := LeaseAndJournal(svc)
+		lease, onService, err := LeaseAndJournal(svc)
 		if err != nil {
 			return "", err
 		}
 		local, err = rc.Journal.Load(ref)
 		if err != nil {
 			return "", err
+		}
+		if lease != nil && !lease.Expired(rr.now()) && lease.Owner != rr.o.Owner && local == nil && !rr.o.Force {
+			rr.hint = fmt.Sprintf("if that run is dead (its runner was killed), run: runrollback recover --force --project %s --region %s --service %s", ref.Project, ref.Region, ref.Name)
+			return "", fmt.Errorf("%w: %s by %s holds %q until %s and may still be running", ErrAborted, lease.Command, lease.Owner, ref.Name, lease.Expires.Format(time.RFC3339))
 		}
 		rr.j = cmp.Or(onService, local)
 		if rr.j == nil {
@@ -140,7 +149,7 @@ func (rr *recoverRun) run(ctx context.Context) error {
 			rr.j.Command, rr.j.Owner, rr.j.Started.Format(time.RFC3339), cmp.Or(rr.j.Step, "?"), where, rr.j.Snapshot.Traffic), nil
 	})
 	if err != nil {
-		rr.hint = "nothing was changed; check --project, --region and --service"
+		rr.hint = cmp.Or(rr.hint, "nothing was changed; check --project, --region and --service")
 		return err
 	}
 	if rr.j == nil {
