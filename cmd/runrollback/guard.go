@@ -28,19 +28,16 @@ Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not co
 			&cli.StringFlag{Name: "last-good-tag", Value: "last-good", Usage: "the `TAG` that marks the last good revision"},
 		)...),
 		Action: func(c *cli.Context) error {
-			g, err := parseGlobal(c, true)
+			g, po, err := parseServiceFlags(c)
 			if err != nil {
 				return err
 			}
-			if len(g.services) > 1 {
-				return usageError{fmt.Errorf("--service given %d times: guard one service at a time", len(g.services))}
-			}
-			po, err := parseProbe(c)
+			ref, err := g.oneService("guard one service at a time")
 			if err != nil {
 				return err
 			}
 			o := rollback.GuardOptions{
-				Service:       rollback.ServiceRef{Project: g.project, Region: g.region, Name: g.services[0]},
+				Service:       ref,
 				LastGoodTag:   c.String("last-good-tag"),
 				URL:           po.url,
 				ExpectVersion: po.expectVersion,
@@ -87,11 +84,7 @@ writer's change, 4 not confirmed.`,
 			&cli.BoolFlag{Name: "force", Usage: "recover even while another machine's run holds an unexpired lease (when you know it is dead)"},
 		)...),
 		Action: func(c *cli.Context) error {
-			g, err := parseGlobal(c, true)
-			if err != nil {
-				return err
-			}
-			po, err := parseProbe(c)
+			g, po, err := parseServiceFlags(c)
 			if err != nil {
 				return err
 			}

@@ -31,6 +31,25 @@ type probeOpts struct {
 	tokens        probe.TokenSource
 }
 
+// parseServiceFlags parses the global flags of a command that works on named
+// services, and its probe flags.
+func parseServiceFlags(c *cli.Context) (globalOpts, probeOpts, error) {
+	g, err := parseGlobal(c, true)
+	if err != nil {
+		return g, probeOpts{}, err
+	}
+	po, err := parseProbe(c)
+	return g, po, err
+}
+
+// oneService returns the one service a command works on, or a usage error.
+func (g globalOpts) oneService(what string) (rollback.ServiceRef, error) {
+	if len(g.services) > 1 {
+		return rollback.ServiceRef{}, usageError{fmt.Errorf("--service given %d times: %s", len(g.services), what)}
+	}
+	return rollback.ServiceRef{Project: g.project, Region: g.region, Name: g.services[0]}, nil
+}
+
 func parseProbe(c *cli.Context) (probeOpts, error) {
 	p := probeOpts{
 		url:           c.String("url"),

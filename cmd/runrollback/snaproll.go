@@ -22,15 +22,16 @@ func snapshotCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if len(g.services) > 1 {
-				return usageError{fmt.Errorf("--service given %d times: a snapshot is of one service", len(g.services))}
+			ref, err := g.oneService("a snapshot is of one service")
+			if err != nil {
+				return err
 			}
 			be, err := openBackend(c.Context, g)
 			if err != nil {
 				return err
 			}
 			defer be.close()
-			svc, err := be.cloud.GetService(c.Context, rollback.ServiceRef{Project: g.project, Region: g.region, Name: g.services[0]})
+			svc, err := be.cloud.GetService(c.Context, ref)
 			if err != nil {
 				return readOnlyError(err)
 			}
@@ -69,11 +70,7 @@ Exit codes: 0 rolled back and healthy, 1 written but unhealthy, 2 usage, 3 nothi
 			&cli.StringFlag{Name: "restore-from", Usage: "restore the traffic list of a snapshot `FILE` ('runrollback snapshot --out')"},
 		)...),
 		Action: func(c *cli.Context) error {
-			g, err := parseGlobal(c, true)
-			if err != nil {
-				return err
-			}
-			po, err := parseProbe(c)
+			g, po, err := parseServiceFlags(c)
 			if err != nil {
 				return err
 			}
@@ -93,11 +90,12 @@ Exit codes: 0 rolled back and healthy, 1 written but unhealthy, 2 usage, 3 nothi
 }
 
 func parseRollback(c *cli.Context, g globalOpts, po probeOpts) (rollback.RollbackOptions, error) {
-	if len(g.services) > 1 {
-		return rollback.RollbackOptions{}, usageError{fmt.Errorf("--service given %d times: roll back one service at a time", len(g.services))}
+	ref, err := g.oneService("roll back one service at a time")
+	if err != nil {
+		return rollback.RollbackOptions{}, err
 	}
 	o := rollback.RollbackOptions{
-		Service:       rollback.ServiceRef{Project: g.project, Region: g.region, Name: g.services[0]},
+		Service:       ref,
 		URL:           po.url,
 		ExpectVersion: po.expectVersion,
 	}

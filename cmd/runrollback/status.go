@@ -22,11 +22,7 @@ func statusCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "probe", Usage: "also probe the health and version of every serving or tagged revision"},
 		)...),
 		Action: func(c *cli.Context) error {
-			g, err := parseGlobal(c, true)
-			if err != nil {
-				return err
-			}
-			po, err := parseProbe(c)
+			g, po, err := parseServiceFlags(c)
 			if err != nil {
 				return err
 			}

@@ -730,28 +730,14 @@ func (r *drillRun) after(ctx context.Context) {
 
 func (r *drillRun) finish(start time.Time, result string, err error) {
 	r.skipRest()
-	r.rep.Result = result
 	r.rep.Warnings = r.warnings
+	var errText string
 	if err != nil {
-		r.rep.Error = oneLine(err.Error())
-		r.rep.Hint = r.hint
+		errText = err.Error()
 		if result == ResultError {
 			// Now that the journal names any operation left in flight.
-			r.rep.Hint = r.recoverHint()
+			r.hint = r.recoverHint()
 		}
 	}
-	if r.d.Calls != nil {
-		reads, writes := r.d.Calls()
-		r.rep.APICalls = APICalls{Reads: reads, Writes: writes}
-	}
-	r.rep.Timings.Total = ms(r.d.now().Sub(start))
-	if r.rep.LastGood == nil {
-		r.rep.LastGood = []string{}
-	}
-	if r.rep.RevisionsCreated == nil {
-		r.rep.RevisionsCreated = []string{}
-	}
-	if r.rep.RevisionsDeleted == nil {
-		r.rep.RevisionsDeleted = []string{}
-	}
+	conclude(r.rep, result, errText, r.hint, r.d.Calls, r.d.now().Sub(start))
 }

@@ -76,23 +76,12 @@ func (g *Guard) Run(ctx context.Context, o GuardOptions) *Report {
 		Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
 	}}
 	result, err := gr.run(ctx)
-	rep := gr.rep
-	rep.Result = result
+	var errText string
 	if err != nil {
-		rep.Error = oneLine(errorText(ctx, err))
-		rep.Hint = gr.hint
+		errText = errorText(ctx, err)
 	}
-	if g.Calls != nil {
-		r, w := g.Calls()
-		rep.APICalls = APICalls{Reads: r, Writes: w}
-	}
-	rep.Timings.Total = ms(now().Sub(start))
-	for _, p := range []*[]string{&rep.LastGood, &rep.RevisionsCreated, &rep.RevisionsDeleted} {
-		if *p == nil {
-			*p = []string{}
-		}
-	}
-	return rep
+	conclude(gr.rep, result, errText, gr.hint, g.Calls, now().Sub(start))
+	return gr.rep
 }
 
 func (gr *guardRun) run(ctx context.Context) (string, error) {

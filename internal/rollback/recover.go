@@ -83,23 +83,12 @@ func (rc *Recover) Run(ctx context.Context, o RecoverOptions) *Report {
 	default:
 		result = ResultError
 	}
-	rep := rr.rep
-	rep.Result = result
+	var errText string
 	if err != nil {
-		rep.Error = oneLine(err.Error())
-		rep.Hint = rr.hint
+		errText = err.Error()
 	}
-	if rc.Calls != nil {
-		r, w := rc.Calls()
-		rep.APICalls = APICalls{Reads: r, Writes: w}
-	}
-	rep.Timings.Total = ms(now().Sub(start))
-	for _, p := range []*[]string{&rep.LastGood, &rep.RevisionsCreated, &rep.RevisionsDeleted} {
-		if *p == nil {
-			*p = []string{}
-		}
-	}
-	return rep
+	conclude(rr.rep, result, errText, rr.hint, rc.Calls, now().Sub(start))
+	return rr.rep
 }
 
 func (rr *recoverRun) run(ctx context.Context) error {

@@ -178,3 +178,23 @@ func runStep(rep *Report, observe Observer, now func() time.Time, name string, f
 	recordStep(rep, observe, name, status, start, now().Sub(start), detail)
 	return err
 }
+
+// conclude fills a report's closing fields: the result, the error (one line)
+// and hint, the API calls, the total time, and empty lists rather than null.
+func conclude(rep *Report, result, errText, hint string, calls func() (int64, int64), total time.Duration) {
+	rep.Result = result
+	if errText != "" {
+		rep.Error = oneLine(errText)
+		rep.Hint = hint
+	}
+	if calls != nil {
+		r, w := calls()
+		rep.APICalls = APICalls{Reads: r, Writes: w}
+	}
+	rep.Timings.Total = ms(total)
+	for _, p := range []*[]string{&rep.LastGood, &rep.RevisionsCreated, &rep.RevisionsDeleted} {
+		if *p == nil {
+			*p = []string{}
+		}
+	}
+}

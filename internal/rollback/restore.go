@@ -93,20 +93,11 @@ func (rb *Rollback) Run(ctx context.Context, o RollbackOptions) *Report {
 		recordStep(rep, rb.Observe, name, status, began, now().Sub(began), detail)
 	}
 	finish := func(result string, err error, hint string) *Report {
-		rep.Result = result
+		var errText string
 		if err != nil {
-			rep.Error = oneLine(err.Error())
-			rep.Hint = hint
+			errText = err.Error()
 		}
-		if rb.Calls != nil {
-			r, w := rb.Calls()
-			rep.APICalls = APICalls{Reads: r, Writes: w}
-		}
-		rep.Timings.Total = ms(now().Sub(start))
-		if rep.LastGood == nil {
-			rep.LastGood = []string{}
-		}
-		rep.RevisionsCreated, rep.RevisionsDeleted = []string{}, []string{}
+		conclude(rep, result, errText, hint, rb.Calls, now().Sub(start))
 		return rep
 	}
 
