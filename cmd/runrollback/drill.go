@@ -201,10 +201,10 @@ func (e *env) owner() string {
 	return user + "@" + host
 }
 
-// pauseHook supports tests that interrupt a run at a given step: with
-// RUNROLLBACK_PAUSE_AT=STEP the run prints "paused before STEP" on stderr (and
-// writes the file RUNROLLBACK_PAUSE_FILE names, if any) and waits there until it
-// is signalled (or RUNROLLBACK_PAUSE_FOR passes, default 1m).
+// pauseHook supports tests that interrupt a run at given steps: with
+// RUNROLLBACK_PAUSE_AT=STEP[,STEP...] the run prints "paused before STEP" on
+// stderr (and writes STEP to the file RUNROLLBACK_PAUSE_FILE names, if any) and
+// waits there until it is signalled (or RUNROLLBACK_PAUSE_FOR passes, default 1m).
 func (e *env) pauseHook() func(ctx context.Context, step string) error {
 	at := e.getenv("RUNROLLBACK_PAUSE_AT")
 	if at == "" {
@@ -214,9 +214,19 @@ func (e *env) pauseHook() func(ctx context.Context, step string) error {
 	if d, err := time.ParseDuration(e.getenv("RUNROLLBACK_PAUSE_FOR")); err == nil {
 		limit = d
 	}
+	steps := strings.Split(at, ",")
 	return func(ctx context.Context, step string) error {
-		if step != at {
+		if !slices.Contains(steps, step) {
 			return nil
+		}
+		// The steps that put the service back run on a context signals do not
+		// cancel: there a signal only ends the pause, and the step goes on.
+		// Listen before telling the test we are paused, so no signal is missed.
+		var sig chan os.Signal
+		if slices.Contains([]string{rollback.StepRestore, rollback.StepVerify, rollback.StepCleanup}, step) {
+			sig = make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sig)
 		}
 		fmt.Fprintf(e.stderr, "paused before %s\n", step)
 		if f := e.getenv("RUNROLLBACK_PAUSE_FILE"); f != "" {
@@ -226,14 +236,6 @@ func (e *env) pauseHook() func(ctx context.Context, step string) error {
 		}
 		t := time.NewTimer(limit)
 		defer t.Stop()
-		// The steps that put the service back run on a context signals do not
-		// cancel: there a signal only ends the pause, and the step goes on.
-		var sig chan os.Signal
-		if slices.Contains([]string{rollback.StepRestore, rollback.StepVerify, rollback.StepCleanup}, step) {
-			sig = make(chan os.Signal, 1)
-			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-			defer signal.Stop(sig)
-		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)

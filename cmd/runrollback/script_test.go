@@ -217,14 +217,18 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		}
 		f.srv.HoldOperations(false)
 	},
-	// waitfile FILE: wait (up to 30s) until FILE exists, e.g. the pause marker of
-	// a run in the background.
+	// waitfile FILE [TEXT]: wait (up to 30s) until FILE exists (and holds TEXT),
+	// e.g. the pause marker of a run in the background.
 	"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
 		path := ts.MkAbs(args[0])
+		ready := func() bool {
+			b, err := os.ReadFile(path)
+			return err == nil && (len(args) < 2 || strings.TrimSpace(string(b)) == args[1])
+		}
 		deadline := time.Now().Add(30 * time.Second)
-		for !fileExists(path) {
+		for !ready() {
 			if time.Now().After(deadline) {
-				ts.Fatalf("%s did not appear within 30s", args[0])
+				ts.Fatalf("%s did not appear within 30s", strings.Join(args, " "))
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
