@@ -70,9 +70,10 @@
 // # Faults, seeding and inspection
 //
 // Seed and DefaultWorld set up services; Service, Revisions, Calls, Writes,
-// Routes and FindURL inspect them. FailNext, FailNextWithDetails, LoseReply,
-// SetLatency, HoldOperations, FailOperations and BeforeWrite inject faults,
-// counted and deterministic, never random. ControlHandler offers the same to
+// Routes and FindURL inspect them. FailNext, FailNextWithDetails, FailAfter
+// (fail the Nth call), LoseReply, SetLatency, HoldOperations,
+// HoldOperationsAfter (hold from the Nth write on), FailOperations and
+// BeforeWrite inject faults, counted and deterministic, never random. ControlHandler offers the same to
 // other processes as JSON over HTTP (see fakes/README.md).
 //
 // # What it does not model
