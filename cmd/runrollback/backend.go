@@ -8,6 +8,7 @@ import (
 	"github.com/runrollback/runrollback/fakes/fakeapp"
 	"github.com/runrollback/runrollback/fakes/fakerun"
 	"github.com/runrollback/runrollback/internal/cloudrun"
+	"github.com/runrollback/runrollback/internal/rollback"
 )
 
 // backend is the Cloud Run a command talks to, and what to close after.
@@ -16,6 +17,9 @@ type backend struct {
 	close func()
 	local bool
 }
+
+// metered wraps the client to count one command's calls for its report.
+func (b *backend) metered() *rollback.Metered { return &rollback.Metered{CloudRun: b.cloud} }
 
 // openBackend dials real Cloud Run (Application Default Credentials), the fake at
 // --emulator-host, or, with --local, an in-process fake seeded with the default world.

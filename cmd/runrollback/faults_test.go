@@ -177,6 +177,23 @@ func faultCases() []faultCase {
 				wantExit(t, runCLI(t.Context(), t, f, state, nil, drill, "--service", "api"), 0)
 				nothingLost(t, f, "api", apiTraffic, apiTraffic)
 			}},
+		{"API", "RESOURCE_EXHAUSTED on the restore, longer than the usual retries", "the restore waits for the quota instead of giving up with users on the broken revision; the drill passes",
+			func(t *testing.T, f *scriptFake, state string) {
+				f.srv.FailAfter("UpdateService", 3, 8, codes.ResourceExhausted, "write quota exceeded") // lease, deploy, shift go; the restore is refused 8 times
+				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
+				wantExit(t, r, 0)
+				nothingLost(t, f, "api", apiTraffic, apiTraffic)
+			}},
+		{"API", "the shift refused (PERMISSION_DENIED)", "exit 3; not mistaken for another writer's change; no exposure reported",
+			func(t *testing.T, f *scriptFake, state string) {
+				f.srv.FailAfter("UpdateService", 2, 1, codes.PermissionDenied, "denied")
+				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
+				wantExit(t, r, exitAborted)
+				if strings.Contains(r.rep.Error, "someone else") || r.rep.Exposure.MS != 0 {
+					t.Errorf("error %q, exposure %+v; want the refusal, and no exposure", r.rep.Error, r.rep.Exposure)
+				}
+				nothingLost(t, f, "api", apiTraffic, apiTraffic)
+			}},
 		{"API", "PERMISSION_DENIED on the first write", "exit 3, no write applied, nothing half-done",
 			func(t *testing.T, f *scriptFake, state string) {
 				f.srv.FailNext("UpdateService", 1, codes.PermissionDenied, "run.services.update denied")

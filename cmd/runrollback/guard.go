@@ -61,8 +61,9 @@ Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not co
 				return err
 			}
 			defer be.close()
-			gd := &rollback.Guard{Cloud: be.cloud, Probe: po.prober(e, g),
-				Journal: e.journal(), Observe: e.observer(g), Calls: be.cloud.Calls}
+			m := be.metered()
+			gd := &rollback.Guard{Cloud: m, Probe: po.prober(e, g),
+				Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls}
 			return e.finishReport(g, gd.Run(c.Context, o))
 		},
 	}
@@ -93,10 +94,11 @@ writer's change, 4 not confirmed.`,
 				return err
 			}
 			defer be.close()
-			rc := &rollback.Recover{Cloud: be.cloud, Probe: po.prober(e, g),
-				Journal: e.journal(), Observe: e.observer(g), Calls: be.cloud.Calls}
 			var last error
 			for _, name := range g.services {
+				m := be.metered()
+				rc := &rollback.Recover{Cloud: m, Probe: po.prober(e, g),
+					Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls}
 				rep := rc.Run(c.Context, rollback.RecoverOptions{
 					Service: rollback.ServiceRef{Project: g.project, Region: g.region, Name: name},
 					URL:     po.url, ExpectVersion: po.expectVersion,

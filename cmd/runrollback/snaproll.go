@@ -83,7 +83,8 @@ Exit codes: 0 rolled back and healthy, 1 written but unhealthy, 2 usage, 3 nothi
 				return err
 			}
 			defer be.close()
-			rb := &rollback.Rollback{Cloud: be.cloud, Probe: po.prober(e, g), Observe: e.observer(g), Calls: be.cloud.Calls}
+			m := be.metered()
+			rb := &rollback.Rollback{Cloud: m, Probe: po.prober(e, g), Observe: e.observer(g), Calls: m.Calls}
 			return e.finishReport(g, rb.Run(c.Context, o))
 		},
 	}

@@ -159,7 +159,12 @@ func (c *Client) call(ctx context.Context, write bool, fn func(ctx context.Conte
 			return err
 		}
 		ok, floor := retryable(err)
-		if !ok || attempt+1 >= c.cfg.Retry.MaxAttempts {
+		_, bounded := ctx.Deadline()
+		// A quota refills within a minute: under a deadline (a drill's, a
+		// restore's), keep waiting for it rather than give up after a few
+		// tries with users on a broken revision.
+		patient := bounded && status.Code(err) == codes.ResourceExhausted
+		if !ok || (attempt+1 >= c.cfg.Retry.MaxAttempts && !patient) {
 			return err
 		}
 		d := max(c.cfg.Retry.delay(attempt, rand.Float64()), floor)
@@ -450,6 +455,31 @@ func (c *Client) UpdateTraffic(ctx context.Context, ref rollback.ServiceRef, eta
 	return c.update(ctx, fmt.Sprintf("update traffic of %q", ref.Name), ref, req, sameTraffic(pt))
 }
 
+// UpdateTrafficAnnotated writes traffic and replaces the annotations in one
+// write carrying etag.
+func (c *Client) UpdateTrafficAnnotated(ctx context.Context, ref rollback.ServiceRef, etag string, traffic rollback.Split, annotations map[string]string) (*rollback.Service, error) {
+	pt := toProtoTraffic(traffic)
+	req := &runpb.UpdateServiceRequest{
+		Service:    &runpb.Service{Name: ref.FullName(), Etag: etag, Traffic: pt, Annotations: annotations},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"traffic", "annotations"}},
+	}
+	return c.update(ctx, fmt.Sprintf("update traffic of %q", ref.Name), ref, req, func(s *runpb.Service) bool {
+		return sameTraffic(pt)(s) && sameAnnotations(annotations)(s)
+	})
+}
+
+func sameAnnotations(want map[string]string) func(*runpb.Service) bool {
+	return func(s *runpb.Service) bool {
+		got := s.GetAnnotations()
+		for k, v := range want {
+			if got[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // DeployRevision writes the current template, changed as d says, with d.Traffic.
 func (c *Client) DeployRevision(ctx context.Context, ref rollback.ServiceRef, etag string, d rollback.Deploy) (*rollback.Service, error) {
 	op := fmt.Sprintf("deploy revision %q of %q", d.Revision, ref.Name)
@@ -498,15 +528,7 @@ func (c *Client) SetAnnotations(ctx context.Context, ref rollback.ServiceRef, et
 		Service:    &runpb.Service{Name: ref.FullName(), Etag: etag, Annotations: annotations},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"annotations"}},
 	}
-	return c.update(ctx, fmt.Sprintf("update annotations of %q", ref.Name), ref, req, func(s *runpb.Service) bool {
-		got := s.GetAnnotations()
-		for k, v := range annotations {
-			if got[k] != v {
-				return false
-			}
-		}
-		return true
-	})
+	return c.update(ctx, fmt.Sprintf("update annotations of %q", ref.Name), ref, req, sameAnnotations(annotations))
 }
 
 // DeleteRevision deletes a revision and waits for the operation.

@@ -129,8 +129,8 @@ func (c *converger) restoreTraffic(ctx context.Context) (string, error) {
 			return "", nil
 		case c.j.From != nil && cur.Equal(c.j.From):
 			want = pinned // an interrupted guard: finish its rollback
-		case c.j.Expect != nil && SameSplit(cur, c.j.Expect):
-			want = pinned // exactly what the run left
+		case c.j.Expect != nil && (SameSplit(cur, c.j.Expect) || (c.j.Prior != nil && SameSplit(cur, c.j.Prior))):
+			want = pinned // exactly what the run left (its last write applied, or not)
 		case c.j.Expect == nil && c.onlySnapshotAndOurs(cur):
 			want = pinned
 		case !slices.ContainsFunc(cur, c.ours):

@@ -488,8 +488,10 @@ func (r *drillRun) forward(ctx context.Context) error {
 		}
 		svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
 		if err != nil {
-			// It may have landed: count exposure from now, to be safe.
-			r.shiftAt = r.d.now()
+			if !refusedBeforeActing(err) {
+				// It may have landed: count exposure from now, to be safe.
+				r.shiftAt = r.d.now()
+			}
 			return "", err
 		}
 		// Users reach the broken revision from here: exposure and time to
@@ -530,6 +532,10 @@ func (r *drillRun) forward(ctx context.Context) error {
 // before it writes it; a restore that finds exactly that knows nobody else wrote.
 func (r *drillRun) intend(split Split) error {
 	r.touched = true
+	r.j.Prior = r.j.Expect
+	if r.j.Prior == nil {
+		r.j.Prior = r.snap.Traffic
+	}
 	r.j.Expect = split
 	return r.d.Journal.Save(r.j)
 }

@@ -53,9 +53,9 @@ func (f *Fleet) Run(ctx context.Context, opts []DrillOptions) []*Report {
 			}
 			defer func() { <-sem }()
 			d := f.Drill
-			lc := &limitedCloud{CloudRun: f.Drill.Cloud, lim: limiters[[2]string{o.Service.Project, o.Service.Region}]}
-			d.Cloud = lc
-			d.Calls = lc.calls
+			m := &Metered{CloudRun: f.Drill.Cloud, Limiter: limiters[[2]string{o.Service.Project, o.Service.Region}]}
+			d.Cloud = m
+			d.Calls = m.Calls
 			if obs := f.Drill.Observe; obs != nil && len(opts) > 1 {
 				name := o.Service.Name
 				d.Observe = func(ev Event) {

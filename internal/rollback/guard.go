@@ -220,14 +220,17 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 	// Restore on a context a signal does not cancel: a rollback once started finishes.
 	rctx, cancel := context.WithTimeout(Urgent(context.WithoutCancel(ctx)), gr.o.RestoreTimeout)
 	defer cancel()
-	if err := gr.lease(rctx, snap); err != nil {
-		gr.hint = "nothing was changed: " + cmp.Or(gr.hint, "run the guard again")
-		return ResultFail, fmt.Errorf("%v; the rollback could not start: %w", failure, err)
-	}
+	// The lease and journal go on the service in the same write as the
+	// restore: users are not kept on the bad deploy for a separate write, and a
+	// drill or guard that started meanwhile makes this write's etag stale.
 	var restoreErr error
 	err = gr.step(rctx, StepRestore, func(ctx context.Context) (string, error) {
+		ann, err := gr.journal(snap)
+		if err != nil {
+			return "", err
+		}
 		start := gr.now()
-		svc, err := g.Cloud.UpdateTraffic(ctx, ref, gr.svc.Etag, want)
+		svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, want, ann)
 		gr.rep.Timings.Restore = ms(gr.now().Sub(start))
 		if err != nil {
 			if op := OperationName(err); op != "" {
@@ -238,19 +241,21 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 			return "", err
 		}
 		gr.svc = svc
-		return fmt.Sprintf("rolled back to %s: %s", why, want), nil
+		return fmt.Sprintf("rolled back to %s: %s (lease %s taken with it)", why, want, gr.j.ID), nil
 	})
 	if err != nil {
+		if refusedBeforeActing(err) {
+			// Nothing was written: the lease never reached the service.
+			if derr := g.Journal.Delete(ref); derr == nil {
+				gr.leased = false
+			}
+		}
 		if errors.Is(err, ErrConflict) {
 			gr.hint = "someone else changed the service during the rollback; nothing was overwritten: check 'runrollback status'"
-			gr.release(rctx)
 			return ResultAborted, fmt.Errorf("%v; rollback not written: %w", failure, err)
 		}
 		if refusedBeforeActing(err) {
 			gr.hint = "Cloud Run refused the rollback, so nothing was changed: roll back by hand to a revision that exists (runrollback status; runrollback rollback --to REVISION)"
-			if rerr := gr.release(rctx); rerr != nil {
-				return ResultError, fmt.Errorf("%v; rollback refused: %v; and %w", failure, err, rerr)
-			}
 			return ResultFail, fmt.Errorf("%v; the rollback was refused: %w", failure, err)
 		}
 		gr.hint = RecoverHint(ref, g.Journal, gr.j.Operation)
@@ -293,30 +298,22 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 	return ResultFail, fmt.Errorf("%v; rolled back to %s in %dms", failure, strings.TrimSpace(why), gr.rep.Timings.Restore)
 }
 
-func (gr *guardRun) lease(ctx context.Context, target Snapshot) error {
-	return gr.step(ctx, StepLease, func(ctx context.Context) (string, error) {
-		now := gr.now()
-		id := NewDrillID()
-		gr.j = Journal{Schema: JournalSchema, ID: id, Command: "guard", Owner: gr.o.Owner, Started: now.UTC(), Step: StepLease, Snapshot: target, From: gr.svc.Traffic}
-		l := Lease{ID: id, Owner: gr.o.Owner, Command: "guard", Started: now.UTC(), Expires: now.Add(gr.o.LeaseTTL).UTC()}
-		ann, err := WithRunAnnotations(gr.svc.Annotations, l, gr.j)
-		if err != nil {
-			return "", err
-		}
-		if err := gr.g.Journal.Save(gr.j); err != nil {
-			return "", err
-		}
-		gr.leased = true
-		svc, err := gr.g.Cloud.SetAnnotations(ctx, gr.o.Service, gr.svc.Etag, ann)
-		if err != nil {
-			if derr := gr.g.Journal.Delete(gr.o.Service); derr == nil {
-				gr.leased = false
-			}
-			return "", err
-		}
-		gr.svc = svc
-		return "lease " + id + " held", nil
-	})
+// journal saves the guard's journal locally and returns the service's
+// annotations with the lease and journal added, for the restore write.
+func (gr *guardRun) journal(target Snapshot) (map[string]string, error) {
+	now := gr.now()
+	id := NewDrillID()
+	gr.j = Journal{Schema: JournalSchema, ID: id, Command: "guard", Owner: gr.o.Owner, Started: now.UTC(), Step: StepRestore, Snapshot: target, From: gr.svc.Traffic}
+	l := Lease{ID: id, Owner: gr.o.Owner, Command: "guard", Started: now.UTC(), Expires: now.Add(gr.o.LeaseTTL).UTC()}
+	ann, err := WithRunAnnotations(gr.svc.Annotations, l, gr.j)
+	if err != nil {
+		return nil, err
+	}
+	if err := gr.g.Journal.Save(gr.j); err != nil {
+		return nil, err
+	}
+	gr.leased = true
+	return ann, nil
 }
 
 func (gr *guardRun) release(ctx context.Context) error {

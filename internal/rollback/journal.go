@@ -60,6 +60,9 @@ type Journal struct {
 	// Expect is the traffic the run last wrote (or is about to write): when the
 	// service still shows it, nobody else has changed the traffic since.
 	Expect Split `json:"expect,omitempty"`
+	// Prior is what Expect was before the latest write: if that write never
+	// applied, the service still shows Prior.
+	Prior Split `json:"prior,omitempty"`
 }
 
 // LeaseAndJournal reads our annotations from a service. Either may be nil.

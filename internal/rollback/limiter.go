@@ -23,9 +23,13 @@ type WriteLimiter struct {
 	timer  *time.Timer
 }
 
-// NewWriteLimiter allows perMinute writes a minute, and bursts of up to burst.
+// NewWriteLimiter allows at most perMinute writes in any minute: bursts of up
+// to burst, and a steady perMinute-burst a minute after that, so that a burst
+// plus the steady rate never exceeds the quota within one minute.
 func NewWriteLimiter(perMinute, burst int) *WriteLimiter {
-	l := &WriteLimiter{interval: time.Minute / time.Duration(max(perMinute, 1)), burst: float64(max(burst, 1)), now: time.Now}
+	burst = min(max(burst, 1), max(perMinute-1, 1))
+	steady := max(perMinute-burst, 1)
+	l := &WriteLimiter{interval: time.Minute / time.Duration(steady), burst: float64(burst), now: time.Now}
 	l.tokens, l.last = l.burst, l.now()
 	return l
 }
@@ -119,16 +123,20 @@ func removeChan(q []chan struct{}, ch chan struct{}) []chan struct{} {
 	return q
 }
 
-// limitedCloud takes a token from its limiter before every write, and counts
-// the calls made through it.
-type limitedCloud struct {
+// Metered is a CloudRun that counts the calls made through it — one per read
+// or write asked for; the adapter's own retries and operation waits are not
+// counted — and, with a Limiter, takes a token before every write. Reports'
+// api_calls come from it.
+type Metered struct {
 	CloudRun
-	lim           *WriteLimiter
+	Limiter       *WriteLimiter
 	mu            sync.Mutex
 	reads, writes int64
 }
 
-func (c *limitedCloud) count(write bool) {
+var _ CloudRun = (*Metered)(nil)
+
+func (c *Metered) count(write bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if write {
@@ -138,59 +146,67 @@ func (c *limitedCloud) count(write bool) {
 	}
 }
 
-func (c *limitedCloud) calls() (int64, int64) {
+// Calls returns the reads and writes made so far.
+func (c *Metered) Calls() (reads, writes int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reads, c.writes
 }
 
-func (c *limitedCloud) write(ctx context.Context) error {
+func (c *Metered) write(ctx context.Context) error {
 	c.count(true)
-	if c.lim == nil {
+	if c.Limiter == nil {
 		return nil
 	}
-	return c.lim.Wait(ctx)
+	return c.Limiter.Wait(ctx)
 }
 
-func (c *limitedCloud) GetService(ctx context.Context, ref ServiceRef) (*Service, error) {
+func (c *Metered) GetService(ctx context.Context, ref ServiceRef) (*Service, error) {
 	c.count(false)
 	return c.CloudRun.GetService(ctx, ref)
 }
 
-func (c *limitedCloud) ListRevisions(ctx context.Context, ref ServiceRef) ([]Revision, error) {
+func (c *Metered) ListRevisions(ctx context.Context, ref ServiceRef) ([]Revision, error) {
 	c.count(false)
 	return c.CloudRun.ListRevisions(ctx, ref)
 }
 
-func (c *limitedCloud) UpdateTraffic(ctx context.Context, ref ServiceRef, etag string, traffic Split) (*Service, error) {
+func (c *Metered) UpdateTraffic(ctx context.Context, ref ServiceRef, etag string, traffic Split) (*Service, error) {
 	if err := c.write(ctx); err != nil {
 		return nil, err
 	}
 	return c.CloudRun.UpdateTraffic(ctx, ref, etag, traffic)
 }
 
-func (c *limitedCloud) DeployRevision(ctx context.Context, ref ServiceRef, etag string, d Deploy) (*Service, error) {
+func (c *Metered) UpdateTrafficAnnotated(ctx context.Context, ref ServiceRef, etag string, traffic Split, annotations map[string]string) (*Service, error) {
+	if err := c.write(ctx); err != nil {
+		return nil, err
+	}
+	return c.CloudRun.UpdateTrafficAnnotated(ctx, ref, etag, traffic, annotations)
+}
+
+func (c *Metered) DeployRevision(ctx context.Context, ref ServiceRef, etag string, d Deploy) (*Service, error) {
 	if err := c.write(ctx); err != nil {
 		return nil, err
 	}
 	return c.CloudRun.DeployRevision(ctx, ref, etag, d)
 }
 
-func (c *limitedCloud) ReplaceTemplate(ctx context.Context, ref ServiceRef, etag string, t Template, traffic Split) (*Service, error) {
+func (c *Metered) ReplaceTemplate(ctx context.Context, ref ServiceRef, etag string, t Template, traffic Split) (*Service, error) {
 	if err := c.write(ctx); err != nil {
 		return nil, err
 	}
 	return c.CloudRun.ReplaceTemplate(ctx, ref, etag, t, traffic)
 }
 
-func (c *limitedCloud) SetAnnotations(ctx context.Context, ref ServiceRef, etag string, annotations map[string]string) (*Service, error) {
+func (c *Metered) SetAnnotations(ctx context.Context, ref ServiceRef, etag string, annotations map[string]string) (*Service, error) {
 	if err := c.write(ctx); err != nil {
 		return nil, err
 	}
 	return c.CloudRun.SetAnnotations(ctx, ref, etag, annotations)
 }
 
-func (c *limitedCloud) DeleteRevision(ctx context.Context, ref ServiceRef, revision string) error {
+func (c *Metered) DeleteRevision(ctx context.Context, ref ServiceRef, revision string) error {
 	if err := c.write(ctx); err != nil {
 		return err
 	}

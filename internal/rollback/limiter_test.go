@@ -10,7 +10,7 @@ import (
 
 func TestWriteLimiterRateAndBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := NewWriteLimiter(60, 3) // one a second, bursts of 3
+		l := NewWriteLimiter(63, 3) // bursts of 3, then 60 a minute: one a second
 		start := time.Now()
 		var at []time.Duration
 		for range 6 {
@@ -62,7 +62,7 @@ func TestWriteLimiterUrgentFirst(t *testing.T) {
 
 func TestWriteLimiterCancelledWaiterLeaves(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := NewWriteLimiter(60, 1)
+		l := NewWriteLimiter(61, 1) // a burst of 1, then one a second
 		_ = l.Wait(t.Context())
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
@@ -96,5 +96,32 @@ func TestOverallResult(t *testing.T) {
 		if got := OverallResult(tt.in); got != tt.want {
 			t.Errorf("OverallResult(...) = %s, want %s", got, tt.want)
 		}
+	}
+}
+
+// TestWriteLimiterNeverExceedsQuota checks the quota: however writes arrive, no minute
+// holds more than perMinute of them.
+func TestWriteLimiterNeverExceedsQuota(t *testing.T) {
+	for _, tt := range []struct{ perMinute, burst int }{{60, 10}, {30, 5}, {60, 59}, {7, 1}} {
+		synctest.Test(t, func(t *testing.T) {
+			l := NewWriteLimiter(tt.perMinute, tt.burst)
+			start := time.Now()
+			var at []time.Duration
+			for time.Since(start) < 3*time.Minute {
+				if err := l.Wait(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				at = append(at, time.Since(start))
+			}
+			for i := range at {
+				n := 0
+				for j := i; j < len(at) && at[j] < at[i]+time.Minute; j++ {
+					n++
+				}
+				if n > tt.perMinute {
+					t.Fatalf("NewWriteLimiter(%d, %d): %d writes in the minute from %s", tt.perMinute, tt.burst, n, at[i])
+				}
+			}
+		})
 	}
 }

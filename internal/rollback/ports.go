@@ -15,6 +15,10 @@ type CloudRun interface {
 	ListRevisions(ctx context.Context, ref ServiceRef) ([]Revision, error)
 	// UpdateTraffic is a traffic-only write (update mask "traffic").
 	UpdateTraffic(ctx context.Context, ref ServiceRef, etag string, traffic Split) (*Service, error)
+	// UpdateTrafficAnnotated writes traffic and replaces the annotations in one
+	// write (update mask "traffic,annotations"): a restore that takes its lease
+	// and journal with it, so users are not kept waiting for a separate write.
+	UpdateTrafficAnnotated(ctx context.Context, ref ServiceRef, etag string, traffic Split, annotations map[string]string) (*Service, error)
 	// DeployRevision writes the service's current template with the changes in d,
 	// creating a revision named d.Revision, and d.Traffic in the same write.
 	DeployRevision(ctx context.Context, ref ServiceRef, etag string, d Deploy) (*Service, error)
