@@ -22,10 +22,17 @@ Healthy: the last-good tag moves to the serving revision (a traffic-only write),
 Unhealthy: the snapshot's traffic is restored (or 100% goes to the last-good revision), verified,
 and the report says what was rolled back and how long it took; exit 1.
 
+Safer still, deploy without traffic and let the guard promote the new revision only once it is
+proven on its own tag URL; a bad revision then never reaches users:
+
+    gcloud run deploy api --no-traffic --tag candidate ...
+    exec runrollback guard --service api --candidate candidate
+
 Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not confirmed.`,
 		Flags: withGlobal(append(probeFlags(),
 			&cli.StringFlag{Name: "restore-from", Usage: "the snapshot `FILE` taken before the deploy ('runrollback snapshot --out')"},
 			&cli.StringFlag{Name: "last-good-tag", Value: "last-good", Usage: "the `TAG` that marks the last good revision"},
+			&cli.StringFlag{Name: "candidate", Usage: "the new revision was deployed with 'gcloud run deploy --no-traffic --tag TAG': probe it on its tag URL and promote it to 100% only when healthy"},
 		)...),
 		Action: func(c *cli.Context) error {
 			g, po, err := parseServiceFlags(c)
@@ -45,6 +52,14 @@ Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not co
 			}
 			if err := rollback.ValidateTag(o.LastGoodTag); err != nil {
 				return usageError{fmt.Errorf("--last-good-tag: %w", err)}
+			}
+			if o.Candidate = c.String("candidate"); o.Candidate != "" {
+				if err := rollback.ValidateTag(o.Candidate); err != nil {
+					return usageError{fmt.Errorf("--candidate: %w", err)}
+				}
+				if c.IsSet("restore-from") {
+					return usageError{fmt.Errorf("--candidate and --restore-from both given: a candidate gets no traffic until it is proven, so there is nothing to restore from a file")}
+				}
 			}
 			if from := c.String("restore-from"); from != "" {
 				snap, err := readSnapshot(from)

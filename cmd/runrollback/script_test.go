@@ -199,6 +199,26 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("deploy %s: %v", args[1], err)
 		}
 	},
+	// stage SERVICE REVISION TAG [KEY=VALUE...]: another writer deploys a
+	// revision with no traffic and a tag (gcloud run deploy --no-traffic --tag),
+	// the traffic pinned as it was.
+	"stage": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) < 3 {
+			ts.Fatalf("usage: stage SERVICE REVISION TAG [KEY=VALUE...]")
+		}
+		c := adapter(ts)
+		ref := scriptRef(args[0])
+		svc, err := c.GetService(context.Background(), ref)
+		ts.Check(err)
+		env := map[string]string{}
+		for _, kv := range args[3:] {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		traffic := append(rollback.Resolve(svc.Traffic, svc.LatestReadyRevision), rollback.Target{Revision: args[1], Tag: args[2]})
+		_, err = c.DeployRevision(context.Background(), ref, svc.Etag, rollback.Deploy{Revision: args[1], Env: env, Traffic: traffic})
+		ts.Check(err)
+	},
 	// reconciling SERVICE SPLIT: another writer's traffic change that Cloud Run
 	// has accepted but not yet rolled out (desired differs from actual).
 	"reconciling": func(ts *testscript.TestScript, neg bool, args []string) {

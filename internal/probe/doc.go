@@ -21,7 +21,8 @@
 //   - A healthy answer from a revision outside [Expect.Revisions]:
 //     [WrongRevision] ("not converged"). This has precedence over the version
 //     check, because an old revision answering with its old version is a
-//     convergence problem, not a broken deploy.
+//     convergence problem, not a broken deploy. An answer that names no
+//     revision (real Cloud Run adds no header) is not judged by revision.
 //   - A healthy answer whose version differs from [Expect.Version]: [WrongVersion].
 //   - No answer (DNS, refused, TLS, timeout, body read error), a bad URL, a host
 //     not in [Checker.AllowedHosts], or an ID token that could not be fetched:

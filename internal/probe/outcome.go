@@ -102,6 +102,7 @@ type Expect struct {
 	Version string
 	// Revisions lists the revisions allowed to answer; empty accepts any. An
 	// answer that names no revision (no X-Served-By header, no JSON
-	// "revision") does not match a non-empty list.
+	// "revision" — real Cloud Run adds no such header) cannot be judged by
+	// revision and is judged by health and version alone.
 	Revisions []string
 }

@@ -31,6 +31,10 @@ type GuardOptions struct {
 	URL           string
 	ExpectVersion string
 	Owner         string
+	// Candidate, when set, is the tag of a revision deployed with no traffic
+	// (gcloud run deploy --no-traffic --tag TAG): it is probed on its own URL
+	// and promoted to 100% only when healthy, so users never reach a bad one.
+	Candidate string
 	// LeaseTTL default 15m; RestoreTimeout default 2m.
 	LeaseTTL       time.Duration
 	RestoreTimeout time.Duration
@@ -114,6 +118,9 @@ func (gr *guardRun) run(ctx context.Context) (string, error) {
 	})
 	if err != nil {
 		return ResultAborted, err
+	}
+	if gr.o.Candidate != "" {
+		return gr.promote(ctx)
 	}
 	url := cmp.Or(gr.o.URL, gr.svc.URI)
 	_ = gr.step(ctx, StepProbe, func(ctx context.Context) (string, error) {
@@ -301,9 +308,16 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 // journal saves the guard's journal locally and returns the service's
 // annotations with the lease and journal added, for the restore write.
 func (gr *guardRun) journal(target Snapshot) (map[string]string, error) {
+	return gr.journalWith(Journal{Step: StepRestore, Snapshot: target, From: gr.svc.Traffic})
+}
+
+// journalWith completes j (id, owner, times), saves it locally and returns the
+// service's annotations with the lease and journal added.
+func (gr *guardRun) journalWith(j Journal) (map[string]string, error) {
 	now := gr.now()
 	id := NewDrillID()
-	gr.j = Journal{Schema: JournalSchema, ID: id, Command: "guard", Owner: gr.o.Owner, Started: now.UTC(), Step: StepRestore, Snapshot: target, From: gr.svc.Traffic}
+	j.Schema, j.ID, j.Command, j.Owner, j.Started = JournalSchema, id, "guard", gr.o.Owner, now.UTC()
+	gr.j = j
 	l := Lease{ID: id, Owner: gr.o.Owner, Command: "guard", Started: now.UTC(), Expires: now.Add(gr.o.LeaseTTL).UTC()}
 	ann, err := WithRunAnnotations(gr.svc.Annotations, l, gr.j)
 	if err != nil {

@@ -1,0 +1,158 @@
+package rollback
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Guard steps of a promotion.
+const (
+	StepPromote = "promote"
+)
+
+// promote guards a revision deployed with no traffic and the candidate tag:
+// probe it on its tag URL; unhealthy, it never gets users (exit 1, nothing
+// changed); healthy, one write sends it 100% (with the lease and journal), the
+// service URL is checked, and then one write moves the last-good tag and
+// releases the lease. If the service URL then fails, the prior split is put
+// back, in the same kind of single write.
+func (gr *guardRun) promote(ctx context.Context) (string, error) {
+	g, ref := gr.g, gr.o.Service
+	var cand, tagURL string
+	for _, st := range gr.svc.TrafficStatuses {
+		if st.Tag == gr.o.Candidate {
+			cand, tagURL = st.Revision, st.URI
+		}
+	}
+	switch {
+	case cand == "":
+		gr.hint = fmt.Sprintf("deploy the new revision with 'gcloud run deploy --no-traffic --tag %s', then run the guard with --candidate %s", gr.o.Candidate, gr.o.Candidate)
+		return ResultAborted, fmt.Errorf("%w: no revision of %q carries the tag %q", ErrAborted, ref.Name, gr.o.Candidate)
+	case tagURL == "":
+		return ResultAborted, fmt.Errorf("%w: Cloud Run reports no URL for the tag %q", ErrAborted, gr.o.Candidate)
+	case slices.ContainsFunc(gr.svc.ActualSplit(), func(t Target) bool { return t.Revision == cand && t.Percent > 0 }):
+		gr.hint = "deploy with --no-traffic, which pins the traffic, so the candidate gets none until it is proven"
+		return ResultAborted, fmt.Errorf("%w: candidate %s already receives traffic", ErrAborted, cand)
+	}
+	gr.rep.BrokenRevision = ""
+
+	var res ProbeResult
+	_ = gr.step(ctx, StepProbe, func(ctx context.Context) (string, error) {
+		res = g.Probe.WaitHealthy(ctx, tagURL, Expect{Version: gr.o.ExpectVersion})
+		gr.rep.Timings.Detect = ms(res.Elapsed)
+		if !res.OK {
+			return "", fmt.Errorf("candidate %s is unhealthy on its tag URL after %d probe(s): %s", cand, res.Attempts, res.Detail)
+		}
+		return fmt.Sprintf("candidate %s healthy %s on its tag URL, %d probe(s)", cand, res.Version, res.Attempts), nil
+	})
+	if !res.OK {
+		if ctx.Err() != nil {
+			return ResultAborted, ctx.Err()
+		}
+		gr.rep.After = &ReportState{Traffic: gr.svc.Traffic, Healthy: true}
+		gr.rep.TrafficRestored = true
+		gr.hint = fmt.Sprintf("no user reached %s and nothing was changed; fix the release and deploy again", cand)
+		return ResultFail, fmt.Errorf("candidate %s is unhealthy: %s", cand, res.Detail)
+	}
+
+	before := TakeSnapshot(gr.svc, gr.now())
+	want, _, err := RollbackTarget(gr.svc, RollbackOptions{To: cand})
+	if err == nil {
+		err = ValidateSplit(want)
+	}
+	if err != nil {
+		return ResultAborted, fmt.Errorf("%w: %w", ErrAborted, err)
+	}
+	err = gr.step(ctx, StepPromote, func(ctx context.Context) (string, error) {
+		ann, err := gr.journalWith(Journal{Step: StepPromote, Snapshot: before, Expect: want, Prior: gr.svc.Traffic})
+		if err != nil {
+			return "", err
+		}
+		svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, want, ann)
+		if err != nil {
+			if op := OperationName(err); op != "" {
+				gr.j.Operation = op
+				_ = g.Journal.Save(gr.j)
+			}
+			return "", err
+		}
+		gr.svc = svc
+		return fmt.Sprintf("candidate %s promoted: %s (lease %s taken with it)", cand, want, gr.j.ID), nil
+	})
+	if err != nil {
+		if refusedBeforeActing(err) {
+			if derr := g.Journal.Delete(ref); derr == nil {
+				gr.leased = false
+			}
+			gr.hint = "nothing was changed: " + cmp.Or(gr.hint, "check 'runrollback status' and run the guard again")
+			return ResultAborted, err
+		}
+		gr.hint = RecoverHint(ref, g.Journal, gr.j.Operation)
+		return ResultError, fmt.Errorf("%w: the promotion of %s was not confirmed: %w", ErrNotRestored, cand, err)
+	}
+
+	// From here on, a signal must not stop us half-way: finish on a context it
+	// does not cancel.
+	rctx, cancel := context.WithTimeout(Urgent(context.WithoutCancel(ctx)), gr.o.RestoreTimeout)
+	defer cancel()
+	url := cmp.Or(gr.o.URL, gr.svc.URI)
+	var vres ProbeResult
+	_ = gr.step(rctx, StepVerify, func(ctx context.Context) (string, error) {
+		vres = g.Probe.WaitHealthy(ctx, url, Expect{Version: gr.o.ExpectVersion, Revisions: []string{cand}})
+		gr.rep.Timings.Verify = ms(vres.Elapsed)
+		if !vres.OK {
+			return "", fmt.Errorf("after the promotion %s is unhealthy: %s", url, vres.Detail)
+		}
+		return fmt.Sprintf("healthy %s from %s on the service URL", vres.Version, vres.Revision), nil
+	})
+	if vres.OK {
+		err := gr.step(rctx, StepTag, func(ctx context.Context) (string, error) {
+			tagged, _ := MoveTag(gr.svc, gr.o.LastGoodTag)
+			svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, tagged, WithoutRunAnnotations(gr.svc.Annotations))
+			if err != nil {
+				return "", err
+			}
+			gr.svc = svc
+			gr.leased = false
+			return fmt.Sprintf("tag %s now on %s; lease released", gr.o.LastGoodTag, cand), g.Journal.Delete(ref)
+		})
+		gr.rep.LastGood = []string{cand}
+		gr.rep.After = &ReportState{Traffic: gr.svc.Traffic, Healthy: true, Version: vres.Version, Revision: vres.Revision}
+		gr.rep.TrafficRestored = true
+		if err != nil {
+			gr.hint = RecoverHint(ref, g.Journal, "")
+			return ResultError, fmt.Errorf("%w: candidate %s serves healthy, but the lease could not be released: %w", ErrNotRestored, cand, err)
+		}
+		return ResultPass, nil
+	}
+
+	// Promoted, then unhealthy for users: put the prior split back.
+	failure := fmt.Errorf("candidate %s was healthy on its tag URL but not for users: %s", cand, vres.Detail)
+	err = gr.step(rctx, StepRestore, func(ctx context.Context) (string, error) {
+		back := before.Pinned()
+		start := gr.now()
+		svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, back, WithoutRunAnnotations(gr.svc.Annotations))
+		gr.rep.Timings.Restore = ms(gr.now().Sub(start))
+		if err != nil {
+			return "", err
+		}
+		gr.svc = svc
+		gr.leased = false
+		return "prior split back: " + back.String() + "; lease released", g.Journal.Delete(ref)
+	})
+	gr.rep.LastGood = before.Serving()
+	gr.rep.After = &ReportState{Traffic: gr.svc.Traffic}
+	gr.rep.TrafficRestored = gr.svc.Traffic.Equal(before.Pinned())
+	if err != nil {
+		gr.hint = RecoverHint(ref, g.Journal, "")
+		if errors.Is(err, ErrConflict) {
+			return ResultAborted, fmt.Errorf("%v; someone else changed the service meanwhile, nothing was overwritten: %w", failure, err)
+		}
+		return ResultError, fmt.Errorf("%v; %w: %w", failure, ErrNotRestored, err)
+	}
+	gr.hint = "the promotion was undone; fix the release before deploying again"
+	return ResultFail, failure
+}
