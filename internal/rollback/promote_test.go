@@ -98,3 +98,31 @@ func TestPromoteUndoneWhenUsersSeeFailure(t *testing.T) {
 		t.Errorf("report says traffic not restored")
 	}
 }
+
+func TestRecoverUndoesAnInterruptedPromotion(t *testing.T) {
+	ref := ServiceRef{Project: "p-123456", Region: "us-central1", Name: "api"}
+	before := Split{{Revision: "api-1", Percent: 100}, {Revision: "api-2", Tag: "candidate"}}
+	promoted := Split{{Revision: "api-2", Percent: 100, Tag: "candidate"}}
+	snap := Snapshot{Schema: SnapshotSchema, Service: ref, Traffic: before, LatestReady: "api-2"}
+	j := Journal{Schema: JournalSchema, ID: "abc123", Command: "guard", Owner: "runner", Step: StepPromote, Snapshot: snap, Expect: promoted, Prior: before}
+	ann, err := WithRunAnnotations(nil, Lease{ID: "abc123", Owner: "runner", Command: "guard"}, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &memCloud{svc: Service{Ref: ref, URI: "https://api.a.run.app", Etag: "e", Generation: 2, Ready: true,
+		Traffic: promoted, Annotations: ann, LatestReadyRevision: "api-2"}}
+	rc := &Recover{Cloud: m, Probe: urlProber{}, Journal: FileJournal{Dir: t.TempDir()}}
+
+	// The lease expired long ago (zero time), so any machine may recover.
+	rep := rc.Run(t.Context(), RecoverOptions{Service: ref, Owner: "laptop"})
+
+	if rep.Result != ResultPass {
+		t.Fatalf("Run() = %s: %s, want pass", rep.Result, rep.Error)
+	}
+	if !m.svc.Traffic.Equal(before) {
+		t.Errorf("traffic after recover = %s, want the split before the promotion %s", m.svc.Traffic, before)
+	}
+	if HasRunAnnotations(m.svc.Annotations) {
+		t.Errorf("annotations left: %v", m.svc.Annotations)
+	}
+}
