@@ -129,6 +129,15 @@ func stepStatus(status string) string {
 	return md(status, 32)
 }
 
+// detectLabel names timings_ms.detect: after the drill's shift, or, for a
+// guard, the probing of the service (or of a candidate's tag URL).
+func detectLabel(r *rollback.Report) string {
+	if r.Command == "guard" {
+		return "probing"
+	}
+	return "detect after shift"
+}
+
 // timingsText lists the timings that were measured.
 func timingsText(r *rollback.Report) string {
 	t := r.Timings
@@ -138,7 +147,7 @@ func timingsText(r *rollback.Report) string {
 		ms          int64
 	}{
 		{"detect on tag", rollback.StepDetectTag, t.DetectTag},
-		{"detect after shift", rollback.StepDetect, t.Detect},
+		{detectLabel(r), rollback.StepDetect, t.Detect},
 		{"restore", rollback.StepRestore, t.Restore},
 		{"verify", rollback.StepVerify, t.Verify},
 	} {

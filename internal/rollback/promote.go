@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Guard steps of a promotion.
@@ -66,6 +67,7 @@ func (gr *guardRun) promote(ctx context.Context) (string, error) {
 	if err != nil {
 		return ResultAborted, fmt.Errorf("%w: %w", ErrAborted, err)
 	}
+	var promotedAt time.Time // users reach the candidate from here
 	err = gr.step(ctx, StepPromote, func(ctx context.Context) (string, error) {
 		ann, err := gr.journalWith(Journal{Step: StepPromote, Snapshot: before, Expect: want, Prior: gr.svc.Traffic})
 		if err != nil {
@@ -79,6 +81,7 @@ func (gr *guardRun) promote(ctx context.Context) (string, error) {
 			}
 			return "", err
 		}
+		promotedAt = gr.now()
 		gr.svc = svc
 		return fmt.Sprintf("candidate %s promoted: %s (lease %s taken with it)", cand, want, gr.j.ID), nil
 	})
@@ -139,6 +142,7 @@ func (gr *guardRun) promote(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		gr.rep.Exposure = Exposure{Percent: 100, MS: ms(gr.now().Sub(promotedAt))}
 		gr.svc = svc
 		gr.leased = false
 		return "prior split back: " + back.String() + "; lease released", g.Journal.Delete(ref)

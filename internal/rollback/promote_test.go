@@ -97,6 +97,9 @@ func TestPromoteUndoneWhenUsersSeeFailure(t *testing.T) {
 	if !rep.TrafficRestored {
 		t.Errorf("report says traffic not restored")
 	}
+	if rep.Exposure.Percent != 100 {
+		t.Errorf("exposure = %+v, want 100%% of traffic for the time the candidate served", rep.Exposure)
+	}
 }
 
 func TestRecoverUndoesAnInterruptedPromotion(t *testing.T) {
