@@ -8,9 +8,12 @@ package main
 //
 // BenchmarkLocalDrill is `runrollback test --local --output json`, end to end.
 // BenchmarkDrillVsBaseline runs the real drill, the usual "deploy, smoke check,
-// roll back by hand" approach, and the same bad deploy caught by the real
-// `runrollback guard`, against a fake Cloud Run with realistic latencies scaled
-// down by -rr.scale, under the same user load, and counts what users saw.
+// roll back by hand" approach, the same bad deploy caught by the real
+// `runrollback guard`, and the same bad revision deployed with no traffic and
+// the tag candidate, then judged by the real `runrollback guard --candidate`
+// (plus one good candidate promoted the same way), against a fake Cloud Run
+// with realistic latencies scaled down by -rr.scale, under the same user load,
+// and counts what users saw.
 // BenchmarkFleet100 drills 100 services with the real command, --parallel 20,
 // under a write rate scaled the same way. BENCHMARKS.md defines every figure.
 
@@ -270,11 +273,13 @@ type benchWorld struct {
 	landings []benchLanding
 }
 
-// benchLanding is an operation completing: when, and whether api's actual
-// split then sent every request to the good revision.
+// benchLanding is an operation completing: when, whether api's actual split
+// then sent every request to the good revision, and the revision that then had
+// all of it ("" when none had).
 type benchLanding struct {
 	at   time.Time
 	good bool
+	full string
 }
 
 func startBenchWorld(b *testing.B, l benchLatencies) *benchWorld {
@@ -376,7 +381,7 @@ func (w *benchWorld) completeOperations(l benchLatencies) {
 			continue
 		}
 		w.srv.ReleaseOperations()
-		landed := benchLanding{at: time.Now(), good: w.servingGood()}
+		landed := benchLanding{at: time.Now(), good: w.servingGood(), full: w.servingAll()}
 		w.mu.Lock()
 		w.landings = append(w.landings, landed)
 		w.mu.Unlock()
@@ -393,6 +398,43 @@ func (w *benchWorld) servingGood() bool {
 		}
 	}
 	return true
+}
+
+// servingAll returns the revision api's actual split sends every request to,
+// or "" when it sends them to more than one.
+func (w *benchWorld) servingAll() string {
+	for _, t := range w.srv.Service(benchRef.FullName()).GetTrafficStatuses() {
+		if t.GetPercent() == 100 {
+			return shortResource(t.GetRevision())
+		}
+	}
+	return ""
+}
+
+// leftGood reports how many operations completed, and whether any of them
+// left api's actual split sending requests to a revision other than the good
+// one.
+func (w *benchWorld) leftGood() (n int, left bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.landings), slices.ContainsFunc(w.landings, func(l benchLanding) bool { return !l.good })
+}
+
+// landedFull returns, by the fake's clock, when the first operation completed
+// (the deploy, on a fresh world) and when the first one that left all of api's
+// traffic on rev completed. ok is false unless both happened.
+func (w *benchWorld) landedFull(rev string) (first, full time.Time, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.landings) == 0 {
+		return first, full, false
+	}
+	for _, l := range w.landings {
+		if l.full == rev {
+			return w.landings[0].at, l.at, true
+		}
+	}
+	return first, full, false
 }
 
 // away is the time users spent on other revisions, by the fake's clock: from
@@ -505,7 +547,9 @@ type benchOutcome struct {
 	reads, writes                     int64         // RPCs the fake saw
 	repReads, repWrites               int64         // the report's api_calls (drill, guard)
 	users                             benchUsersSaw
-	overhead                          float64 // drill and baseline
+	overhead                          float64       // drill and baseline
+	verdict                           time.Duration // guard --candidate: deploy returned → the guard's exit
+	to100                             time.Duration // good candidate: its deploy's operation completed → the operation that gave it 100% completed (the fake's clock)
 }
 
 // benchTarget is the flags that point a command at w's api service.
@@ -686,6 +730,137 @@ func runBenchGuard(b *testing.B, ctx context.Context, w *benchWorld, l benchLate
 	}
 }
 
+// The revisions `guard --candidate` judges: the bad one is the bad deploy's
+// revision (RUNROLLBACK_BREAK=health), the good one a new version.
+const (
+	benchCandidateTag  = "candidate"
+	benchCandidateBad  = "api-00003-bad"
+	benchCandidateGood = "api-00003-new"
+)
+
+// benchStageCandidate deploys a revision with no traffic and the candidate
+// tag, like `gcloud run deploy --no-traffic --tag candidate`: the current
+// traffic pinned as it was, plus {rev, 0%, tag candidate} (the testscript
+// command stage does the same). It returns once the deploy is done.
+func benchStageCandidate(b *testing.B, ctx context.Context, c *cloudrun.Client, rev string, env map[string]string) {
+	b.Helper()
+	svc, err := c.GetService(ctx, benchRef)
+	if err != nil {
+		b.Fatal(err)
+	}
+	traffic := append(rollback.Resolve(svc.Traffic, svc.LatestReadyRevision), rollback.Target{Revision: rev, Tag: benchCandidateTag})
+	if _, err := c.DeployRevision(ctx, benchRef, svc.Etag, rollback.Deploy{Revision: rev, Env: env, Traffic: traffic}); err != nil {
+		b.Fatalf("deploy %s with no traffic: %v", rev, err)
+	}
+}
+
+// benchCandidateArgs is `runrollback guard --candidate candidate` on w, with
+// the same probe flags as the plain guard.
+func benchCandidateArgs(w *benchWorld, l benchLatencies) []string {
+	return append(append([]string{"runrollback", "guard"}, benchTarget(w)...),
+		"--candidate", benchCandidateTag, "--retry-delay", l.cliDelay.String(), "--failures", fmt.Sprint(l.failures), "--output", "json")
+}
+
+// runBenchCandidate is the bad deploy's revision deployed with no traffic and
+// the candidate tag, then `runrollback guard --candidate candidate` (the real
+// command): it must find the candidate unhealthy on its tag URL and exit 1
+// without changing anything, and users' traffic must never have left the good
+// revision.
+func runBenchCandidate(b *testing.B, ctx context.Context, w *benchWorld, l benchLatencies) benchOutcome {
+	b.Helper()
+	c := benchClient(b, ctx, w)
+	defer c.Close()
+	getenv := benchGetenv(w, b.TempDir())
+	args := benchCandidateArgs(w, l)
+
+	calls0 := w.srv.Calls()
+	load := startBenchLoad(w.url, w.good, l)
+	start := time.Now()
+	benchStageCandidate(b, ctx, c, benchCandidateBad, map[string]string{fakeapp.EnvBreak: "health"})
+	deployed := time.Now()
+	callsDeployed := w.srv.Calls()
+	out := benchCLI(b, ctx, args, getenv, exitFail) // unhealthy, nothing changed
+	end := time.Now()
+	saw := load.finish()
+	var rep benchReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		b.Fatalf("guard --candidate: no JSON report (%v)\nstdout: %s", err, out)
+	}
+	if rep.Result != rollback.ResultFail {
+		b.Fatalf("guard --candidate: want result fail (candidate unhealthy); got %q: %s", rep.Result, rep.Error)
+	}
+	if _, guardWrites := benchCalls(callsDeployed, w.srv.Calls()); guardWrites != 0 {
+		b.Fatalf("guard --candidate: %d writes for an unhealthy candidate, want none", guardWrites)
+	}
+	if n, left := w.leftGood(); n != 1 || left {
+		b.Fatalf("guard --candidate: want one operation (the deploy) and users' traffic never off %s; got %d operations, traffic left: %v", w.good, n, left)
+	}
+	if got, want := renderTargets(w.srv.Service(benchRef.FullName()).GetTraffic()), w.good+"=100, "+benchCandidateBad+"=0@"+benchCandidateTag; got != want {
+		b.Fatalf("guard --candidate: traffic %s, want %s", got, want)
+	}
+	reads, writes := benchCalls(calls0, w.srv.Calls())
+	return benchOutcome{
+		wall:    end.Sub(start),
+		detect:  time.Duration(rep.Timings.Detect) * time.Millisecond,
+		verdict: end.Sub(deployed),
+		reads:   reads, writes: writes,
+		repReads: rep.APICalls.Reads, repWrites: rep.APICalls.Writes,
+		users: saw,
+	}
+}
+
+// runBenchCandidateGood is the same procedure with a good release
+// (APP_VERSION=1.2.0): the guard must promote it to 100% and exit 0. users.broken
+// counts the answers from the new revision.
+func runBenchCandidateGood(b *testing.B, ctx context.Context, w *benchWorld, l benchLatencies) benchOutcome {
+	b.Helper()
+	c := benchClient(b, ctx, w)
+	defer c.Close()
+	getenv := benchGetenv(w, b.TempDir())
+	args := benchCandidateArgs(w, l)
+
+	calls0 := w.srv.Calls()
+	load := startBenchLoad(w.url, w.good, l)
+	start := time.Now()
+	benchStageCandidate(b, ctx, c, benchCandidateGood, map[string]string{"APP_VERSION": "1.2.0"})
+	deployed := time.Now()
+	rep := benchRun(b, ctx, args, getenv) // promoted
+	end := time.Now()
+	saw := load.finish()
+	if !rep.TrafficRestored || rep.After == nil || !rep.After.Healthy || rep.After.Revision != benchCandidateGood {
+		b.Fatalf("guard --candidate (good): want %s promoted and healthy; got traffic_restored %v, after %+v", benchCandidateGood, rep.TrafficRestored, rep.After)
+	}
+	if got, want := renderTargets(w.srv.Service(benchRef.FullName()).GetTraffic()), benchCandidateGood+"=100@"+benchCandidateTag+", "+benchCandidateGood+"=0@last-good"; got != want {
+		b.Fatalf("guard --candidate (good): traffic %s, want %s", got, want)
+	}
+	landed, full, ok := w.landedFull(benchCandidateGood)
+	if !ok {
+		b.Fatalf("guard --candidate (good): %s never had all the traffic: %v", benchCandidateGood, w.landings)
+	}
+	reads, writes := benchCalls(calls0, w.srv.Calls())
+	return benchOutcome{
+		wall:    end.Sub(start),
+		detect:  time.Duration(rep.Timings.Detect) * time.Millisecond,
+		restore: time.Duration(stepMS(rep, "promote")) * time.Millisecond,
+		verif:   time.Duration(rep.Timings.Verify) * time.Millisecond,
+		verdict: end.Sub(deployed),
+		to100:   full.Sub(landed),
+		reads:   reads, writes: writes,
+		repReads: rep.APICalls.Reads, repWrites: rep.APICalls.Writes,
+		users: saw,
+	}
+}
+
+// stepMS is the duration of the report's step name (0 when absent).
+func stepMS(rep benchReport, name string) int64 {
+	for _, s := range rep.Steps {
+		if s.Name == name {
+			return s.DurationMS
+		}
+	}
+	return 0
+}
+
 // benchSmoke is a deploy workflow's smoke check, like
 // `curl --fail --retry N --retry-delay D URL/api/v1/health/`: healthy on the
 // first 2xx, else after retries+1 attempts with a fixed pause between them.
@@ -714,9 +889,11 @@ func benchSmoke(ctx context.Context, baseURL string, retries int, delay time.Dur
 }
 
 // BenchmarkDrillVsBaseline runs, per iteration, the real drill, the usual
-// approach, and the real guard after the usual approach's bad deploy, each
-// against a fresh fake with the same injected latencies and the same user
-// load, and reports them side by side (BENCHMARKS.md).
+// approach, the real guard after the usual approach's bad deploy, the real
+// guard --candidate after the same bad revision deployed with no traffic, and
+// guard --candidate after a good one, each against a fresh fake with the same
+// injected latencies and the same user load, and reports them side by side
+// (BENCHMARKS.md).
 func BenchmarkDrillVsBaseline(b *testing.B) {
 	l := benchLatenciesFromFlags(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -725,13 +902,13 @@ func BenchmarkDrillVsBaseline(b *testing.B) {
 		l.scale, l.rtt, l.deployOp, l.otherOp, l.coldStart, l.users, l.think, benchSmokeRetries, l.smokeDelay, l.cliDelay, l.percent,
 		l.cliDelay, l.failures, l.drillFloor(), l.baselineFloor())
 
-	var drills, bases, guards []benchOutcome
+	var drills, bases, guards, cands, goods []benchOutcome
 	b.ResetTimer()
 	for range b.N {
 		for _, p := range []struct {
 			run  func(*testing.B, context.Context, *benchWorld, benchLatencies) benchOutcome
 			into *[]benchOutcome
-		}{{runBenchDrill, &drills}, {runBenchBaseline, &bases}, {runBenchGuard, &guards}} {
+		}{{runBenchDrill, &drills}, {runBenchBaseline, &bases}, {runBenchGuard, &guards}, {runBenchCandidate, &cands}, {runBenchCandidateGood, &goods}} {
 			b.StopTimer()
 			w := startBenchWorld(b, l)
 			b.StartTimer()
@@ -741,16 +918,20 @@ func BenchmarkDrillVsBaseline(b *testing.B) {
 			b.StartTimer()
 			*p.into = append(*p.into, o)
 		}
-		d, base, g := drills[len(drills)-1], bases[len(bases)-1], guards[len(guards)-1]
+		d, base, g, cd, gd := drills[len(drills)-1], bases[len(bases)-1], guards[len(guards)-1], cands[len(cands)-1], goods[len(goods)-1]
 		// One line per iteration: go test keeps only the first 10 lines of a
 		// benchmark's log.
-		b.Logf("drill wall %.0fms (detect-tag %.0f, detect %.0f, restore %.0f, verify %.0f ms; away %.0fms; api %dr/%dw, report %dr/%dw; users %d req, %d failed, %d broken, window %.0fms; overhead %.2fx) | baseline wall %.0fms (detect %.0f, restore %.0f ms; away %.0fms; api %dr/%dw; users %d req, %d failed, %d broken, window %.0fms; overhead %.2fx) | guard wall %.0fms (detect %.0f, restore %.0f, verify %.0f ms; away %.0fms; api %dr/%dw, report %dr/%dw; users %d req, %d failed, %d broken, window %.0fms)",
+		b.Logf("drill wall %.0fms (detect-tag %.0f, detect %.0f, restore %.0f, verify %.0f ms; away %.0fms; api %dr/%dw, report %dr/%dw; users %d req, %d failed, %d broken, window %.0fms; overhead %.2fx) | baseline wall %.0fms (detect %.0f, restore %.0f ms; away %.0fms; api %dr/%dw; users %d req, %d failed, %d broken, window %.0fms; overhead %.2fx) | guard wall %.0fms (detect %.0f, restore %.0f, verify %.0f ms; away %.0fms; api %dr/%dw, report %dr/%dw; users %d req, %d failed, %d broken, window %.0fms) | guard --candidate, bad wall %.0fms (verdict %.0f, detect %.0f ms; api %dr/%dw, report %dr/%dw; users %d req, %d failed, %d broken) | good wall %.0fms (verdict %.0f, detect %.0f, promote %.0f, verify %.0f ms; deploy landed → 100%% on the new revision %.0fms; api %dr/%dw, report %dr/%dw; users %d req, %d failed, %d from the new revision)",
 			benchMS(d.wall), benchMS(d.detectTag), benchMS(d.detect), benchMS(d.restore), benchMS(d.verif), benchMS(d.away), d.reads, d.writes, d.repReads, d.repWrites,
 			d.users.total, d.users.failed, d.users.broken, benchMS(d.users.window), d.overhead,
 			benchMS(base.wall), benchMS(base.detect), benchMS(base.restore), benchMS(base.away), base.reads, base.writes,
 			base.users.total, base.users.failed, base.users.broken, benchMS(base.users.window), base.overhead,
 			benchMS(g.wall), benchMS(g.detect), benchMS(g.restore), benchMS(g.verif), benchMS(g.away), g.reads, g.writes, g.repReads, g.repWrites,
-			g.users.total, g.users.failed, g.users.broken, benchMS(g.users.window))
+			g.users.total, g.users.failed, g.users.broken, benchMS(g.users.window),
+			benchMS(cd.wall), benchMS(cd.verdict), benchMS(cd.detect), cd.reads, cd.writes, cd.repReads, cd.repWrites,
+			cd.users.total, cd.users.failed, cd.users.broken,
+			benchMS(gd.wall), benchMS(gd.verdict), benchMS(gd.detect), benchMS(gd.restore), benchMS(gd.verif), benchMS(gd.to100), gd.reads, gd.writes, gd.repReads, gd.repWrites,
+			gd.users.total, gd.users.failed, gd.users.broken)
 	}
 
 	avg := func(xs []benchOutcome, f func(benchOutcome) float64) float64 {
@@ -786,6 +967,29 @@ func BenchmarkDrillVsBaseline(b *testing.B) {
 	report("drill", drills, true, true)
 	report("base", bases, false, true)
 	report("guard", guards, false, false)
+	// guard --candidate: the bad candidate, then the good one.
+	for _, c := range []struct {
+		prefix string
+		xs     []benchOutcome
+		good   bool
+	}{{"cand", cands, false}, {"cand-good", goods, true}} {
+		m := func(name string, f func(benchOutcome) float64) { b.ReportMetric(avg(c.xs, f), c.prefix+"-"+name) }
+		m("wall-ms", func(o benchOutcome) float64 { return benchMS(o.wall) })
+		m("verdict-ms", func(o benchOutcome) float64 { return benchMS(o.verdict) })
+		m("detect-ms", func(o benchOutcome) float64 { return benchMS(o.detect) })
+		m("api-reads", func(o benchOutcome) float64 { return float64(o.reads) })
+		m("api-writes", func(o benchOutcome) float64 { return float64(o.writes) })
+		m("user-req", func(o benchOutcome) float64 { return float64(o.users.total) })
+		m("failed-req", func(o benchOutcome) float64 { return float64(o.users.failed) })
+		if c.good {
+			m("promote-ms", func(o benchOutcome) float64 { return benchMS(o.restore) })
+			m("verify-ms", func(o benchOutcome) float64 { return benchMS(o.verif) })
+			m("to100-ms", func(o benchOutcome) float64 { return benchMS(o.to100) })
+			m("new-req", func(o benchOutcome) float64 { return float64(o.users.broken) })
+		} else {
+			m("broken-req", func(o benchOutcome) float64 { return float64(o.users.broken) })
+		}
+	}
 	sum := func(xs []benchOutcome, f func(benchOutcome) float64) float64 {
 		s := 0.0
 		for _, x := range xs {
@@ -799,6 +1003,16 @@ func BenchmarkDrillVsBaseline(b *testing.B) {
 	b.ReportMetric(sum(bases, failed)/max(sum(drills, failed), 1), "failed-ratio")
 	b.ReportMetric(sum(bases, failed)/max(sum(guards, failed), 1), "guard-failed-ratio")
 	b.ReportMetric(sum(bases, away)/sum(guards, away), "guard-away-ratio")
+	// guard --candidate: no ratio when no user request failed (it would be a
+	// division by zero); the log says so, with the absolute numbers.
+	baseFailed, candFailed := sum(bases, failed), sum(cands, failed)
+	ratio := "∞ (0 failed)"
+	if candFailed > 0 {
+		b.ReportMetric(baseFailed/candFailed, "cand-failed-ratio")
+		ratio = fmt.Sprintf("%.4gx", baseFailed/candFailed)
+	}
+	b.Logf("guard --candidate vs the usual approach over %d iteration(s): failed user requests %g vs %g, requests that reached the broken revision %g vs %g; failed-request ratio %s",
+		len(cands), candFailed, baseFailed, sum(cands, func(o benchOutcome) float64 { return float64(o.users.broken) }), sum(bases, func(o benchOutcome) float64 { return float64(o.users.broken) }), ratio)
 }
 
 // benchFleetWorld is n copies of the default world's api: svc-000, svc-001, …,
