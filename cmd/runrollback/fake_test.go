@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -76,5 +78,43 @@ func TestFakeCommand(t *testing.T) {
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("fake exit code = %d, want 0", code)
+	}
+}
+
+// TestFakeCommandSeed starts the fake with --seed: the world in the file, not
+// the default one; a bad seed file is a usage error.
+func TestFakeCommandSeed(t *testing.T) {
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "world.json")
+	world := `{"services":[{"project":"p-123456","region":"europe-west4","name":"solo",
+		"revisions":[{"name":"solo-00001-aaa","image":"solo:1","env":{"APP_VERSION":"1.0.0"}}]}]}`
+	if err := os.WriteFile(seed, []byte(world), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"runrollback", "fake", "--seed", seed}, pw, io.Discard, func(string) string { return "" })
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	var out []string
+	for len(out) < 3 && lines.Scan() {
+		out = append(out, lines.Text())
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if len(out) != 3 || !strings.HasPrefix(out[2], "solo http://127.0.0.1:") {
+		t.Errorf("output = %q, want the emulator line, the control line and solo's URL", out)
+	}
+	cancel()
+	<-done
+
+	if err := os.WriteFile(seed, []byte(`{"services": [{"nme": "typo"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var errb strings.Builder
+	if code := run(t.Context(), []string{"runrollback", "fake", "--seed", seed}, io.Discard, &errb, func(string) string { return "" }); code != exitUsage {
+		t.Errorf("fake --seed with a bad file: exit %d, want %d (stderr %q)", code, exitUsage, errb.String())
 	}
 }

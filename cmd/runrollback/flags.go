@@ -23,7 +23,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "output", Value: "text", Usage: "output format: text or json"},
 		&cli.StringFlag{Name: "report", Usage: "write the JSON report to `FILE`"},
 		&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to `FILE`"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print more detail, including the whole error chain"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print when each step starts, with a UTC timestamp on every line"},
 		&cli.BoolFlag{Name: "no-color", Usage: "no ANSI colours in text output", EnvVars: []string{"NO_COLOR"}},
 		&cli.StringFlag{Name: "operation-timeout", Value: "5m", Usage: "how long to wait for one Cloud Run operation (`DURATION`) before reporting it pending"},
 	}

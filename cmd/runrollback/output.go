@@ -34,17 +34,28 @@ func (e *env) observer(g globalOpts) rollback.Observer {
 		return nil
 	}
 	tty := isTerminal(e.stdout)
-	return progress(e.stdout, tty, !g.noColor && tty)
+	return progress(e.stdout, tty, !g.noColor && tty, g.verbose)
 }
 
-// progress writes events to w, as observer describes.
-func progress(w io.Writer, tty, color bool) rollback.Observer {
+// progress writes events to w, as observer describes. verbose adds a line when
+// each step starts and a UTC timestamp on every line.
+func progress(w io.Writer, tty, color, verbose bool) rollback.Observer {
 	var mu sync.Mutex
 	return func(ev rollback.Event) {
 		mu.Lock()
 		defer mu.Unlock()
+		stamp := ""
+		if verbose {
+			stamp = ev.Time.UTC().Format("15:04:05.000 ")
+		}
 		if ev.Level == rollback.LevelRun {
-			if tty {
+			switch {
+			case verbose:
+				if tty {
+					fmt.Fprint(w, "\r\033[K")
+				}
+				fmt.Fprintln(w, stamp+report.Line(rollback.Event{Level: rollback.LevelInfo, Step: ev.Step, Message: "started"}, color))
+			case tty:
 				fmt.Fprintf(w, "\r\033[K… %s", report.Sanitize(ev.Step, 80))
 			}
 			return
@@ -52,7 +63,7 @@ func progress(w io.Writer, tty, color bool) rollback.Observer {
 		if tty {
 			fmt.Fprint(w, "\r\033[K")
 		}
-		fmt.Fprintln(w, report.Line(ev, color))
+		fmt.Fprintln(w, stamp+report.Line(ev, color))
 	}
 }
 
