@@ -761,6 +761,30 @@ func benchCandidateArgs(w *benchWorld, l benchLatencies) []string {
 		"--candidate", benchCandidateTag, "--retry-delay", l.cliDelay.String(), "--failures", fmt.Sprint(l.failures), "--output", "json")
 }
 
+// candidateRun is a revision staged with no traffic and the candidate tag,
+// under user load, ready for the guard.
+type candidateRun struct {
+	args            []string
+	getenv          func(string) string
+	calls0          map[string]int
+	load            *benchLoad
+	start, deployed time.Time
+}
+
+// stageCandidateUnderLoad starts the user load and deploys rev with no traffic
+// and the candidate tag, as 'gcloud run deploy --no-traffic --tag' does.
+func stageCandidateUnderLoad(b *testing.B, ctx context.Context, w *benchWorld, l benchLatencies, rev string, env map[string]string) candidateRun {
+	b.Helper()
+	c := benchClient(b, ctx, w)
+	defer c.Close()
+	cr := candidateRun{args: benchCandidateArgs(w, l), getenv: benchGetenv(w, b.TempDir()), calls0: w.srv.Calls()}
+	cr.load = startBenchLoad(w.url, w.good, l)
+	cr.start = time.Now()
+	benchStageCandidate(b, ctx, c, rev, env)
+	cr.deployed = time.Now()
+	return cr
+}
+
 // runBenchCandidate is the bad deploy's revision deployed with no traffic and
 // the candidate tag, then `runrollback guard --candidate candidate` (the real
 // command): it must find the candidate unhealthy on its tag URL and exit 1
@@ -768,20 +792,11 @@ func benchCandidateArgs(w *benchWorld, l benchLatencies) []string {
 // revision.
 func runBenchCandidate(b *testing.B, ctx context.Context, w *benchWorld, l benchLatencies) benchOutcome {
 	b.Helper()
-	c := benchClient(b, ctx, w)
-	defer c.Close()
-	getenv := benchGetenv(w, b.TempDir())
-	args := benchCandidateArgs(w, l)
-
-	calls0 := w.srv.Calls()
-	load := startBenchLoad(w.url, w.good, l)
-	start := time.Now()
-	benchStageCandidate(b, ctx, c, benchCandidateBad, map[string]string{fakeapp.EnvBreak: "health"})
-	deployed := time.Now()
+	cr := stageCandidateUnderLoad(b, ctx, w, l, benchCandidateBad, map[string]string{fakeapp.EnvBreak: "health"})
 	callsDeployed := w.srv.Calls()
-	out := benchCLI(b, ctx, args, getenv, exitFail) // unhealthy, nothing changed
+	out := benchCLI(b, ctx, cr.args, cr.getenv, exitFail) // unhealthy, nothing changed
 	end := time.Now()
-	saw := load.finish()
+	saw := cr.load.finish()
 	var rep benchReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		b.Fatalf("guard --candidate: no JSON report (%v)\nstdout: %s", err, out)
@@ -798,11 +813,11 @@ func runBenchCandidate(b *testing.B, ctx context.Context, w *benchWorld, l bench
 	if got, want := renderTargets(w.srv.Service(benchRef.FullName()).GetTraffic()), w.good+"=100, "+benchCandidateBad+"=0@"+benchCandidateTag; got != want {
 		b.Fatalf("guard --candidate: traffic %s, want %s", got, want)
 	}
-	reads, writes := benchCalls(calls0, w.srv.Calls())
+	reads, writes := benchCalls(cr.calls0, w.srv.Calls())
 	return benchOutcome{
-		wall:    end.Sub(start),
+		wall:    end.Sub(cr.start),
 		detect:  time.Duration(rep.Timings.Detect) * time.Millisecond,
-		verdict: end.Sub(deployed),
+		verdict: end.Sub(cr.deployed),
 		reads:   reads, writes: writes,
 		repReads: rep.APICalls.Reads, repWrites: rep.APICalls.Writes,
 		users: saw,
@@ -814,19 +829,10 @@ func runBenchCandidate(b *testing.B, ctx context.Context, w *benchWorld, l bench
 // counts the answers from the new revision.
 func runBenchCandidateGood(b *testing.B, ctx context.Context, w *benchWorld, l benchLatencies) benchOutcome {
 	b.Helper()
-	c := benchClient(b, ctx, w)
-	defer c.Close()
-	getenv := benchGetenv(w, b.TempDir())
-	args := benchCandidateArgs(w, l)
-
-	calls0 := w.srv.Calls()
-	load := startBenchLoad(w.url, w.good, l)
-	start := time.Now()
-	benchStageCandidate(b, ctx, c, benchCandidateGood, map[string]string{"APP_VERSION": "1.2.0"})
-	deployed := time.Now()
-	rep := benchRun(b, ctx, args, getenv) // promoted
+	cr := stageCandidateUnderLoad(b, ctx, w, l, benchCandidateGood, map[string]string{"APP_VERSION": "1.2.0"})
+	rep := benchRun(b, ctx, cr.args, cr.getenv) // promoted
 	end := time.Now()
-	saw := load.finish()
+	saw := cr.load.finish()
 	if !rep.TrafficRestored || rep.After == nil || !rep.After.Healthy || rep.After.Revision != benchCandidateGood {
 		b.Fatalf("guard --candidate (good): want %s promoted and healthy; got traffic_restored %v, after %+v", benchCandidateGood, rep.TrafficRestored, rep.After)
 	}
@@ -837,13 +843,13 @@ func runBenchCandidateGood(b *testing.B, ctx context.Context, w *benchWorld, l b
 	if !ok {
 		b.Fatalf("guard --candidate (good): %s never had all the traffic: %v", benchCandidateGood, w.landings)
 	}
-	reads, writes := benchCalls(calls0, w.srv.Calls())
+	reads, writes := benchCalls(cr.calls0, w.srv.Calls())
 	return benchOutcome{
-		wall:    end.Sub(start),
+		wall:    end.Sub(cr.start),
 		detect:  time.Duration(rep.Timings.Detect) * time.Millisecond,
 		restore: time.Duration(stepMS(rep, "promote")) * time.Millisecond,
 		verif:   time.Duration(rep.Timings.Verify) * time.Millisecond,
-		verdict: end.Sub(deployed),
+		verdict: end.Sub(cr.deployed),
 		to100:   full.Sub(landed),
 		reads:   reads, writes: writes,
 		repReads: rep.APICalls.Reads, repWrites: rep.APICalls.Writes,

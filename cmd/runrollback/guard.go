@@ -110,12 +110,12 @@ writer's change, 4 not confirmed.`,
 			}
 			defer be.close()
 			var last error
-			for _, name := range g.services {
+			for _, ref := range g.refs() {
 				m := be.metered()
 				rc := &rollback.Recover{Cloud: m, Probe: po.prober(e, g),
 					Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls}
 				rep := rc.Run(c.Context, rollback.RecoverOptions{
-					Service: rollback.ServiceRef{Project: g.project, Region: g.region, Name: name},
+					Service: ref,
 					URL:     po.url, ExpectVersion: po.expectVersion,
 					Owner: e.owner(), Force: c.Bool("force"),
 				})

@@ -47,7 +47,16 @@ func (g globalOpts) oneService(what string) (rollback.ServiceRef, error) {
 	if len(g.services) > 1 {
 		return rollback.ServiceRef{}, usageError{fmt.Errorf("--service given %d times: %s", len(g.services), what)}
 	}
-	return rollback.ServiceRef{Project: g.project, Region: g.region, Name: g.services[0]}, nil
+	return g.refs()[0], nil
+}
+
+// refs are the services --service names, in --project and --region.
+func (g globalOpts) refs() []rollback.ServiceRef {
+	out := make([]rollback.ServiceRef, len(g.services))
+	for i, name := range g.services {
+		out[i] = rollback.ServiceRef{Project: g.project, Region: g.region, Name: name}
+	}
+	return out
 }
 
 func parseProbe(c *cli.Context) (probeOpts, error) {

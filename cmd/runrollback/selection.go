@@ -45,8 +45,8 @@ func parseSelection(c *cli.Context, g globalOpts) (selection, error) {
 		}
 		return nil
 	}
-	for _, name := range g.services {
-		if err := add(rollback.ServiceRef{Project: g.project, Region: g.region, Name: name}, "--service"); err != nil {
+	for _, ref := range g.refs() {
+		if err := add(ref, "--service"); err != nil {
 			return s, err
 		}
 	}

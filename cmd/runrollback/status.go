@@ -32,8 +32,7 @@ func statusCommand(e *env) *cli.Command {
 			}
 			defer be.close()
 			var all []statusReport
-			for _, name := range g.services {
-				ref := rollback.ServiceRef{Project: g.project, Region: g.region, Name: name}
+			for _, ref := range g.refs() {
 				st, err := readStatus(c, be, ref, po, po.checker(e, g), c.Bool("probe"))
 				if err != nil {
 					return readOnlyError(err)

@@ -19,21 +19,31 @@ type revisionsServer struct {
 	f *fake
 }
 
+// lookupRevision finds the service and the revision (short name) a request
+// names. f.mu must be held.
+func (f *fake) lookupRevision(name string) (*service, string, error) {
+	ref, rev, ok := parseRevision(name)
+	if !ok {
+		return nil, "", invalidRevisionName(name)
+	}
+	st := f.services[ref.fullName()]
+	if st == nil || st.revs[rev] == nil {
+		return nil, "", notFoundRevision(ref, rev)
+	}
+	return st, rev, nil
+}
+
 func invalidRevisionName(name string) error {
 	return status.Errorf(codes.InvalidArgument, "Invalid revision name %q; want projects/PROJECT/locations/REGION/services/SERVICE/revisions/REVISION.", name)
 }
 
 func (s *revisionsServer) GetRevision(ctx context.Context, req *runpb.GetRevisionRequest) (*runpb.Revision, error) {
-	ref, rev, ok := parseRevision(req.GetName())
-	if !ok {
-		return nil, invalidRevisionName(req.GetName())
-	}
 	f := s.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := f.services[ref.fullName()]
-	if st == nil || st.revs[rev] == nil {
-		return nil, notFoundRevision(ref, rev)
+	st, rev, err := f.lookupRevision(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	return proto.Clone(st.revs[rev].rev).(*runpb.Revision), nil
 }
@@ -72,17 +82,14 @@ func (s *revisionsServer) ListRevisions(ctx context.Context, req *runpb.ListRevi
 }
 
 func (s *revisionsServer) DeleteRevision(ctx context.Context, req *runpb.DeleteRevisionRequest) (*longrunningpb.Operation, error) {
-	ref, rev, ok := parseRevision(req.GetName())
-	if !ok {
-		return nil, invalidRevisionName(req.GetName())
-	}
 	f := s.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := f.services[ref.fullName()]
-	if st == nil || st.revs[rev] == nil {
-		return nil, notFoundRevision(ref, rev)
+	st, rev, err := f.lookupRevision(req.GetName())
+	if err != nil {
+		return nil, err
 	}
+	ref := st.ref
 	r := st.revs[rev]
 	if e := req.GetEtag(); e != "" && e != r.rev.GetEtag() {
 		return nil, status.Errorf(codes.Aborted, "The etag %s in the request does not match the current etag %s of revision '%s'.", e, r.rev.GetEtag(), rev)

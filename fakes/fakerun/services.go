@@ -122,6 +122,19 @@ func (f *fake) failedOperation(ref serviceRef, meta proto.Message) *longrunningp
 	return proto.Clone(op.proto).(*longrunningpb.Operation)
 }
 
+// lookupService finds the service a request names. f.mu must be held.
+func (f *fake) lookupService(name string) (serviceRef, *service, error) {
+	ref, ok := parseService(name)
+	if !ok {
+		return ref, nil, invalidServiceName(name)
+	}
+	st := f.services[ref.fullName()]
+	if st == nil {
+		return ref, nil, notFoundService(ref)
+	}
+	return ref, st, nil
+}
+
 func cloneTraffic(t []*runpb.TrafficTarget) []*runpb.TrafficTarget {
 	out := make([]*runpb.TrafficTarget, len(t))
 	for i, x := range t {
@@ -131,16 +144,12 @@ func cloneTraffic(t []*runpb.TrafficTarget) []*runpb.TrafficTarget {
 }
 
 func (s *servicesServer) GetService(ctx context.Context, req *runpb.GetServiceRequest) (*runpb.Service, error) {
-	ref, ok := parseService(req.GetName())
-	if !ok {
-		return nil, invalidServiceName(req.GetName())
-	}
 	f := s.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := f.services[ref.fullName()]
-	if st == nil {
-		return nil, notFoundService(ref)
+	_, st, err := f.lookupService(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	return cloneService(st.svc), nil
 }
@@ -285,16 +294,12 @@ func (f *fake) foreignWrite(st *service, fn func(*runpb.Service)) error {
 }
 
 func (s *servicesServer) DeleteService(ctx context.Context, req *runpb.DeleteServiceRequest) (*longrunningpb.Operation, error) {
-	ref, ok := parseService(req.GetName())
-	if !ok {
-		return nil, invalidServiceName(req.GetName())
-	}
 	f := s.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := f.services[ref.fullName()]
-	if st == nil {
-		return nil, notFoundService(ref)
+	ref, st, err := f.lookupService(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	if e := req.GetEtag(); e != "" && e != st.svc.GetEtag() {
 		return nil, status.Errorf(codes.Aborted, "The etag %s in the request does not match the current etag %s of service '%s'.", e, st.svc.GetEtag(), ref.id)

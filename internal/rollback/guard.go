@@ -240,10 +240,7 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 		svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, want, ann)
 		gr.rep.Timings.Restore = ms(gr.now().Sub(start))
 		if err != nil {
-			if op := OperationName(err); op != "" {
-				gr.j.Operation = op
-				_ = g.Journal.Save(gr.j)
-			}
+			gr.noteOperation(err)
 			restoreErr = err
 			return "", err
 		}
@@ -328,6 +325,15 @@ func (gr *guardRun) journalWith(j Journal) (map[string]string, error) {
 	}
 	gr.leased = true
 	return ann, nil
+}
+
+// noteOperation journals the name of an operation err says is still in
+// flight, so that recover resumes it rather than writing again.
+func (gr *guardRun) noteOperation(err error) {
+	if op := OperationName(err); op != "" {
+		gr.j.Operation = op
+		_ = gr.g.Journal.Save(gr.j)
+	}
 }
 
 func (gr *guardRun) release(ctx context.Context) error {

@@ -75,10 +75,7 @@ func (gr *guardRun) promote(ctx context.Context) (string, error) {
 		}
 		svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, want, ann)
 		if err != nil {
-			if op := OperationName(err); op != "" {
-				gr.j.Operation = op
-				_ = g.Journal.Save(gr.j)
-			}
+			gr.noteOperation(err)
 			return "", err
 		}
 		promotedAt = gr.now()
