@@ -56,12 +56,12 @@ func probeCases() []faultCase {
 					fmt.Fprint(w, `{"status":"healthy","version":"1.1.0"}`)
 				})
 				c := &probe.Checker{Timeout: 200e6}
-				v := c.WaitHealthy(t.Context(), s.URL, probe.Expect{Revisions: []string{"api-00002-def"}}, probe.Policy{Retries: 2})
+				v := c.WaitHealthy(t.Context(), s.URL, probe.Expect{Revisions: []string{"api-00002-def"}}, probe.Policy{Retries: 2, Parallel: 1})
 				if v.Healthy || v.NotConverged != 3 {
 					t.Errorf("WaitHealthy = healthy %v, not converged %d; want false, 3", v.Healthy, v.NotConverged)
 				}
 			}},
-		{"Probe", "a flapping service", "never the --successes in a row it needs: unhealthy (exit 1)",
+		{"Probe", "a flapping service", "every other answer fails: 2 failing among the last 11 answers make it unhealthy (exit 1)",
 			func(t *testing.T, _ *scriptFake, _ string) {
 				var n atomic.Int64
 				s := server(t, func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +71,7 @@ func probeCases() []faultCase {
 					}
 					fmt.Fprint(w, `{"status":"healthy"}`)
 				})
-				wantExit(t, runProbe(t, "--url", s.URL, "--retries", "5", "--successes", "2"), exitFail)
+				wantExit(t, runProbe(t, "--url", s.URL, "--retries", "5", "--successes", "10"), exitFail)
 			}},
 		{"Probe", "a 1 GiB body", "read capped at 1 MiB, the answer unhealthy, the connection dropped",
 			func(t *testing.T, _ *scriptFake, _ string) {

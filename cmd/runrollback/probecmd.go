@@ -62,7 +62,7 @@ Exit codes: 0 healthy, 1 unhealthy, 2 bad input.`,
 					level, verdict = rollback.LevelFail, "unhealthy"
 				}
 				fmt.Fprintln(e.stdout, report.Line(rollback.Event{Level: level, Step: "probe", Duration: v.Elapsed,
-					Message: fmt.Sprintf("%s is %s after %d attempt(s): %s", po.url, verdict, v.Total, describeAttempt(v.Last))}, color))
+					Message: fmt.Sprintf("%s is %s after %d attempt(s): %s; %s", po.url, verdict, v.Total, describeAttempt(v.Last), v.Summary(policy.Rule()))}, color))
 			}
 			if !healthy {
 				return silentError{code: exitFail, err: fmt.Errorf("%s is unhealthy", po.url)}

@@ -88,9 +88,6 @@ func parseProbe(c *cli.Context) (probeOpts, error) {
 	if p.failures < 0 {
 		return p, usageError{fmt.Errorf("--failures %d: use 0 or more", p.failures)}
 	}
-	if p.successes > p.retries+1 {
-		return p, usageError{fmt.Errorf("--successes %d needs at least %d attempts: raise --retries to %d or more", p.successes, p.successes, p.successes-1)}
-	}
 	if !strings.HasPrefix(p.healthPath, "/") {
 		return p, usageError{fmt.Errorf("--health-path %q must start with '/'", p.healthPath)}
 	}
@@ -171,14 +168,14 @@ type prober struct {
 var _ rollback.Prober = prober{}
 
 func (p prober) WaitHealthy(ctx context.Context, url string, exp rollback.Expect) rollback.ProbeResult {
-	return result(p.checker.WaitHealthy(ctx, url, probe.Expect{Version: exp.Version, Revisions: exp.Revisions}, p.policy), false)
+	return result(p.checker.WaitHealthy(ctx, url, probe.Expect{Version: exp.Version, Revisions: exp.Revisions}, p.policy), p.policy, false)
 }
 
 func (p prober) WaitFailure(ctx context.Context, url string, exp rollback.Expect) rollback.ProbeResult {
-	return result(p.checker.WaitFailure(ctx, url, probe.Expect{Version: exp.Version, Revisions: exp.Revisions}, p.policy), true)
+	return result(p.checker.WaitFailure(ctx, url, probe.Expect{Version: exp.Version, Revisions: exp.Revisions}, p.policy), p.policy, true)
 }
 
-func result(v probe.Verdict, detect bool) rollback.ProbeResult {
+func result(v probe.Verdict, pol probe.Policy, detect bool) rollback.ProbeResult {
 	ok := v.Healthy
 	if detect {
 		ok = v.Detected
@@ -187,7 +184,7 @@ func result(v probe.Verdict, detect bool) rollback.ProbeResult {
 		OK:       ok,
 		Version:  v.Last.Version,
 		Revision: v.Last.Revision,
-		Detail:   describeAttempt(v.Last),
+		Detail:   describeAttempt(v.Last) + "; " + v.Summary(pol.Rule()),
 		Attempts: v.Total,
 		Elapsed:  v.Elapsed,
 	}

@@ -59,17 +59,47 @@
 // and never beginning with "::" or "##[", so it cannot become a GitHub Actions
 // workflow command.
 //
-// # Over attempts
+// # Over attempts: the detector
 //
-// [Checker.WaitHealthy] and [Checker.WaitFailure] repeat Check under a [Policy]:
-// at most Retries+1 attempts, an optional overall Deadline, and between attempts
-// a capped exponential backoff with ±20% jitter. The delay grows with each
-// consecutive answer that is not OK and falls back to RetryDelay after an OK one,
-// so a healthy service is polled at a steady pace and a struggling one gently.
-// WaitHealthy wants Successes consecutive OK answers; WaitFailure stops at the
-// first answer that proves breakage ([Attempt.ProvesFailure]: Unhealthy,
-// WrongVersion or a timeout). Both take time (Sleep, Rand) from the Policy and
-// the clock from [Checker.Now], so tests need not sleep.
+// [Checker.WaitHealthy] and [Checker.WaitFailure] decide on evidence, not on a
+// streak. Each attempt is evidence ([Attempt.Evidence]): Good (healthy or
+// warn), Bad (it proves failure: unhealthy, wrong version, or a timeout after
+// connecting), or none (no connection, refused, DNS, TLS, token, an answer
+// from a revision outside [Expect.Revisions]: the target is not there yet).
+//
+// The verdict is an m-of-n sequential test ([Rule]): among the last
+// Successes+Failures-1 answers that are evidence, Failures Bad ones make the
+// target broken and Successes Good ones make it healthy; the window is just
+// long enough that a full one is always decided. The defaults, 10 good of the
+// last 11 and 2 failing, judge a target that fails half of its answers
+// healthy with probability 0.59%, and flag one that fails 1% of them with
+// probability 0.52% ([Rule.PassProbability] gives the exact figures for any
+// rule). A healthy target never fails an answer, so it is never flagged.
+//
+// Evidence is taken as fast as the target gives it: while it answers, up to
+// [Policy.Parallel] attempts are in flight (default 4), with no pause, no
+// backoff after a failing answer, and no fixed wait between healthy ones. A
+// hang counts as a failure the moment its own deadline ([Checker.Timeout])
+// passes, and the attempts in flight hang together, so a hanging target is
+// broken after one timeout. Answers are used in the order their attempts
+// started, whatever order they end in: a quick healthy answer cannot
+// overtake a slow failure, so the error rates above hold as if the target
+// were probed one attempt at a time. When the verdict is reached, attempts
+// still in flight are cancelled.
+//
+// Only attempts that prove nothing are paced: after one, attempts go one at a
+// time with a capped exponential backoff from [Policy.RetryDelay] (±20%
+// jitter), and the [Policy.Retries]+1-th ends the wait undecided (attempts
+// started together count once). [Policy.Deadline] bounds the whole wait.
+//
+// WaitHealthy stops at the first verdict (after at most Successes+Failures-1
+// answers that are evidence); Verdict.Healthy is true for a healthy one.
+// WaitFailure stops at a broken verdict (Verdict.Detected) and otherwise lets
+// the window slide on, for at most (Retries+1) windows of answers, so a
+// failure only part of the answers show (a partial traffic shift) is still
+// met; when nothing was detected, Verdict.Healthy says whether the window
+// ended healthy. Both take time (Sleep, Rand) from the Policy and the clock
+// from [Checker.Now], so tests need not sleep.
 //
 // The zero values of [Checker] and [Policy] are usable. A Checker is safe for
 // concurrent use.
