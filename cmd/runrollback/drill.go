@@ -37,6 +37,7 @@ Exit codes: 0 pass, 1 fail, 2 usage, 3 aborted safely, 4 restore not confirmed.`
 			&cli.StringFlag{Name: "services-file", Usage: "also drill the services in `FILE`: a JSON array of {\"project\", \"region\", \"name\"}, or one [project/][region/]name per line"},
 			&cli.StringSliceFlag{Name: "label", Usage: "also drill every service in --project/--region labelled `KEY=VALUE` (repeat to require several labels)"},
 			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "how many services to drill at once"},
+			restoreTimeoutFlag(),
 			&cli.IntFlag{Name: "write-rate", Value: 30, Usage: "Admin API writes a minute per project and region, shared by all drills; restores go first (Cloud Run allows about 60; no limit against a fake unless set)"},
 		)...),
 		Action: func(c *cli.Context) error {
@@ -104,7 +105,12 @@ func parseDrill(c *cli.Context, g globalOpts, po probeOpts) (rollback.DrillOptio
 	if n := c.Int("write-rate"); n < 1 {
 		return rollback.DrillOptions{}, usageError{fmt.Errorf("--write-rate %d: use 1 or more writes a minute", n)}
 	}
+	restoreTimeout, err := parseRestoreTimeout(c)
+	if err != nil {
+		return rollback.DrillOptions{}, err
+	}
 	return rollback.DrillOptions{
+		RestoreTimeout: restoreTimeout,
 		Break:          b,
 		TrafficPercent: int32(pct),
 		KeepRevision:   c.Bool("keep-revision"),

@@ -157,10 +157,10 @@ func faultCases() []faultCase {
 				}
 				nothingLost(t, f, "api", apiTraffic, apiTraffic)
 			}},
-		{"API", "an operation never finishes", "exit 4 naming the operation; `recover` completes it",
+		{"API", "an operation never finishes", "the restore waits for it for --restore-timeout, then exit 4 naming the operation; `recover` completes it",
 			func(t *testing.T, f *scriptFake, state string) {
 				f.srv.HoldOperationsAfter(3) // lease, deploy, shift finish; the restore hangs
-				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api", "--operation-timeout", "300ms")
+				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api", "--operation-timeout", "300ms", "--restore-timeout", "2s")
 				wantExit(t, r, exitNotRestored)
 				if !strings.Contains(r.rep.Hint, "runrollback recover") || !strings.Contains(r.rep.Hint, "/operations/") {
 					t.Errorf("hint = %q, want the recover command and the operation name", r.rep.Hint)

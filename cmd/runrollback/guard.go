@@ -32,6 +32,7 @@ Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not co
 		Flags: withGlobal(append(probeFlags(),
 			&cli.StringFlag{Name: "restore-from", Usage: "the snapshot `FILE` taken before the deploy ('runrollback snapshot --out')"},
 			&cli.StringFlag{Name: "last-good-tag", Value: "last-good", Usage: "the `TAG` that marks the last good revision"},
+			restoreTimeoutFlag(),
 			&cli.StringFlag{Name: "candidate", Usage: "the new revision was deployed with 'gcloud run deploy --no-traffic --tag TAG': probe it on its tag URL and promote it to 100% only when healthy"},
 		)...),
 		Action: func(c *cli.Context) error {
@@ -49,6 +50,9 @@ Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not co
 				URL:           po.url,
 				ExpectVersion: po.expectVersion,
 				Owner:         e.owner(),
+			}
+			if o.RestoreTimeout, err = parseRestoreTimeout(c); err != nil {
+				return err
 			}
 			if err := rollback.ValidateTag(o.LastGoodTag); err != nil {
 				return usageError{fmt.Errorf("--last-good-tag: %w", err)}
@@ -78,7 +82,7 @@ Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not co
 			defer be.close()
 			m := be.metered()
 			gd := &rollback.Guard{Cloud: m, Probe: po.prober(e, g),
-				Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls}
+				Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook()}
 			return e.finishReport(g, gd.Run(c.Context, o))
 		},
 	}
@@ -97,10 +101,15 @@ never overwritten: recover stops with exit 3 and says what differs.
 Exit codes: 0 recovered or nothing in flight, 1 recovered but unhealthy, 3 stopped at another
 writer's change, 4 not confirmed.`,
 		Flags: withGlobal(append(probeFlags(),
+			restoreTimeoutFlag(),
 			&cli.BoolFlag{Name: "force", Usage: "recover even while another machine's run holds an unexpired lease (when you know it is dead)"},
 		)...),
 		Action: func(c *cli.Context) error {
 			g, po, err := parseServiceFlags(c)
+			if err != nil {
+				return err
+			}
+			restoreTimeout, err := parseRestoreTimeout(c)
 			if err != nil {
 				return err
 			}
@@ -113,11 +122,11 @@ writer's change, 4 not confirmed.`,
 			for _, ref := range g.refs() {
 				m := be.metered()
 				rc := &rollback.Recover{Cloud: m, Probe: po.prober(e, g),
-					Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls}
+					Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook()}
 				rep := rc.Run(c.Context, rollback.RecoverOptions{
 					Service: ref,
 					URL:     po.url, ExpectVersion: po.expectVersion,
-					Owner: e.owner(), Force: c.Bool("force"),
+					Owner: e.owner(), Force: c.Bool("force"), RestoreTimeout: restoreTimeout,
 				})
 				if err := e.finishReport(g, rep); err != nil {
 					last = err

@@ -68,6 +68,7 @@ Exit codes: 0 rolled back and healthy, 1 written but unhealthy, 2 usage, 3 nothi
 			&cli.StringFlag{Name: "to", Usage: "send 100% to `REVISION` (short name, e.g. api-00001-abc)"},
 			&cli.StringFlag{Name: "last-good-tag", Value: "last-good", Usage: "without --to or --restore-from: send 100% to the revision this `TAG` names"},
 			&cli.StringFlag{Name: "restore-from", Usage: "restore the traffic list of a snapshot `FILE` ('runrollback snapshot --out')"},
+			restoreTimeoutFlag(),
 		)...),
 		Action: func(c *cli.Context) error {
 			g, po, err := parseServiceFlags(c)
@@ -84,7 +85,7 @@ Exit codes: 0 rolled back and healthy, 1 written but unhealthy, 2 usage, 3 nothi
 			}
 			defer be.close()
 			m := be.metered()
-			rb := &rollback.Rollback{Cloud: m, Probe: po.prober(e, g), Observe: e.observer(g), Calls: m.Calls}
+			rb := &rollback.Rollback{Cloud: m, Probe: po.prober(e, g), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook()}
 			return e.finishReport(g, rb.Run(c.Context, o))
 		},
 	}
@@ -95,10 +96,15 @@ func parseRollback(c *cli.Context, g globalOpts, po probeOpts) (rollback.Rollbac
 	if err != nil {
 		return rollback.RollbackOptions{}, err
 	}
+	restoreTimeout, err := parseRestoreTimeout(c)
+	if err != nil {
+		return rollback.RollbackOptions{}, err
+	}
 	o := rollback.RollbackOptions{
-		Service:       ref,
-		URL:           po.url,
-		ExpectVersion: po.expectVersion,
+		Service:        ref,
+		URL:            po.url,
+		ExpectVersion:  po.expectVersion,
+		RestoreTimeout: restoreTimeout,
 	}
 	to, from := c.String("to"), c.String("restore-from")
 	if to != "" && from != "" {

@@ -8,11 +8,13 @@ import (
 	"strings"
 )
 
-// converger puts a service back as a journal says: the drill's restore and
-// cleanup and `recover` share it. Every action decides from the service as it is
-// now (svc, kept current after each write), does nothing when there is nothing
-// to do, and on a stale etag reads the service again and decides again, so no
-// one else's change is overwritten and running it twice changes nothing.
+// converger is the one restore path of every command. It keeps its view of the
+// service current after each write, decides every action from the service as
+// it is now, does nothing when there is nothing to do, and after a write whose
+// outcome was not seen reads the service and decides again (settle), so no one
+// else's change is overwritten and running it twice changes nothing. Writes
+// that put a service back ride out transient errors with backoff for as long
+// as the context's budget lasts.
 type converger struct {
 	cloud CloudRun
 	ref   ServiceRef
@@ -23,9 +25,12 @@ type converger struct {
 	// conflict, when set, says another writer changed the traffic during the run
 	// and their change was kept: the run ends aborted, with this as the diff.
 	conflict string
+	// left lists what of the run's could not be removed from the service.
+	left []string
 }
 
-// maxConflicts bounds how often one action re-reads after a stale etag.
+// maxConflicts bounds how often one action decides again after someone else's
+// change.
 const maxConflicts = 3
 
 func (c *converger) ours(t Target) bool {
@@ -41,20 +46,93 @@ func (c *converger) reread(ctx context.Context) error {
 	return nil
 }
 
-// write runs a write; on a stale etag it re-reads and reports retry=true.
-func (c *converger) write(ctx context.Context, fn func(etag string) (*Service, error)) (retry bool, err error) {
-	svc, err := fn(c.svc.Etag)
-	if err == nil {
-		c.svc = svc
-		return false, nil
-	}
-	if errors.Is(err, ErrConflict) {
-		if rerr := c.reread(ctx); rerr != nil {
-			return false, err
+// errChanged says the service changed under a write (someone else's write, or
+// a write whose outcome we did not see that turned out to be another's): the
+// caller decides again from c.svc.
+var errChanged = errors.New("the service changed")
+
+// send is the one way a write that puts a service back is made: fn is sent
+// with the etag of c.svc; its outcome is decided by settle (shows says whether
+// a service carries the write); a write not applied for a transient reason is
+// sent again after a pause, until ctx's budget ends; a write applied but not
+// seen to finish is waited for. It returns nil when applied, errChanged when
+// the service changed and the caller must decide again, or the error that
+// stops it.
+func (c *converger) send(ctx context.Context, fn func(etag string) (*Service, error), shows func(*Service) bool) error {
+	var first error
+	for attempt := 0; ; attempt++ {
+		before := c.svc
+		svc, err := fn(before.Etag)
+		out, cur := settle(ctx, c.cloud, c.ref, before, svc, err, shows)
+		if cur != nil {
+			c.svc = cur
 		}
-		return true, nil
+		if err != nil && first == nil {
+			first = err
+		}
+		switch {
+		case out == Applied && err == nil:
+			return nil
+		case out == Applied && errors.Is(err, ErrNotReady):
+			return err // stored, but Cloud Run could not roll it out
+		case out == Applied:
+			// Applied without our seeing it finish (a lost reply, a poll
+			// that failed, or an earlier attempt of ours that this one's
+			// stale etag reveals): wait until it is rolled out.
+			return c.rollout(ctx, err)
+		case cur != nil && cur.Etag != before.Etag:
+			return errChanged
+		case out == NotApplied && !transient(err):
+			return err
+		}
+		if perr := pause(ctx, attempt); perr != nil {
+			return fmt.Errorf("%w (gave up after %d attempts: %v)", err, attempt+1, perr)
+		}
+		if cur == nil {
+			// The outcome is unknown: read before deciding. Sending again with
+			// the old etag is safe too: if the first write applied, Cloud Run
+			// refuses the second as stale, and settle sees ours.
+			_ = c.reread(ctx)
+		}
 	}
-	return false, err
+}
+
+// rollout waits, after a write that applied but was not seen to finish (err),
+// until the service has rolled it out: by resuming its operation, else by
+// reading the service until it has observed its latest generation.
+func (c *converger) rollout(ctx context.Context, err error) error {
+	op := OperationName(err)
+	for attempt := 0; ; attempt++ {
+		var werr error
+		if op != "" {
+			var svc *Service
+			svc, werr = c.cloud.ResumeOperation(ctx, op)
+			switch {
+			case werr == nil:
+				if svc != nil {
+					c.svc = svc
+				}
+				return c.reread(ctx)
+			case errors.Is(werr, ErrNotFound) || errors.Is(werr, ErrPermission):
+				op = "" // forgotten by Cloud Run, or not ours to read: watch the service instead
+				continue
+			case !transient(werr):
+				return werr // the operation ended in an error
+			}
+		} else if werr = c.reread(ctx); werr == nil {
+			switch {
+			case c.svc.Reconciling:
+				werr = &PendingError{Op: "roll out generation " + fmt.Sprint(c.svc.Generation), Err: err}
+			case c.svc.ObservedGeneration < c.svc.Generation:
+				return fmt.Errorf("%w: generation %d was not rolled out: %s", ErrNotReady, c.svc.Generation, c.svc.Message)
+			default:
+				return nil
+			}
+		}
+		if perr := pause(ctx, attempt); perr != nil {
+			return fmt.Errorf("%w: %w (%v)", ErrPending, werr, perr)
+		}
+	}
 }
 
 // onlySnapshotAndOurs: every entry is ours, or one of the snapshot's (whose
@@ -108,52 +186,111 @@ func (c *converger) withoutOurs(traffic Split) Split {
 	return out
 }
 
+// plan is what a restore decides to do with the service as it is now.
+type plan struct {
+	// want is the traffic to write; annotations, when not nil, replace the
+	// service's annotations in the same write.
+	want        Split
+	annotations map[string]string
+	// done: nothing to write; detail says why.
+	done   bool
+	detail string
+	// conflict, when set, is another writer's change that was kept.
+	conflict string
+	// stop, when set, ends the restore without writing.
+	stop error
+}
+
+// restore is the one restore path: decide looks at the service as it is now
+// and says what to write; restore writes it with send, and decides again
+// after anyone else's change (at most maxConflicts times). It returns the
+// plan it carried out.
+func (c *converger) restore(ctx context.Context, decide func(cur *Service) plan) (plan, error) {
+	for range maxConflicts + 1 {
+		p := decide(c.svc)
+		c.conflict = p.conflict
+		switch {
+		case p.stop != nil:
+			return p, p.stop
+		case p.done:
+			return p, nil
+		}
+		err := c.send(ctx, func(etag string) (*Service, error) {
+			if p.annotations != nil {
+				return c.cloud.UpdateTrafficAnnotated(ctx, c.ref, etag, p.want, p.annotations)
+			}
+			return c.cloud.UpdateTraffic(ctx, c.ref, etag, p.want)
+		}, func(s *Service) bool {
+			return s.Traffic.Equal(p.want) && (p.annotations == nil || sameAnnotations(s.Annotations, p.annotations))
+		})
+		if errors.Is(err, errChanged) {
+			c.warn(fmt.Sprintf("%q changed during the restore (generation %d now): deciding again", c.ref.Name, c.svc.Generation))
+			continue
+		}
+		return p, err
+	}
+	return plan{}, fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
+}
+
+func sameAnnotations(got, want map[string]string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			return false
+		}
+	}
+	return true
+}
+
 // restoreTraffic puts the snapshot's traffic back, pinned, when what is there is
 // what the run left (or only the snapshot's entries and ours). When another
 // writer changed it, their change stays: only our entries are taken out (their
 // share going to the last good revision), and c.conflict says what differs.
 func (c *converger) restoreTraffic(ctx context.Context) (string, error) {
-	snap := c.j.Snapshot
-	pinned := snap.Pinned()
 	// The run may have stopped on a write whose outcome it did not see (an
 	// operation that failed after changing the desired traffic): decide from
 	// the service as it is now.
 	if err := c.reread(ctx); err != nil {
 		return "", err
 	}
-	for range maxConflicts {
-		cur := c.svc.Traffic
-		var want Split
-		switch {
-		case cur.Equal(snap.Traffic) || cur.Equal(pinned):
-			return "", nil
-		case c.j.From != nil && cur.Equal(c.j.From):
-			want = pinned // an interrupted guard: finish its rollback
-		case c.j.Expect != nil && (SameSplit(cur, c.j.Expect) || (c.j.Prior != nil && SameSplit(cur, c.j.Prior))):
-			want = pinned // exactly what the run left (its last write applied, or not)
-		case c.j.Expect == nil && c.onlySnapshotAndOurs(cur):
-			want = pinned
-		case !slices.ContainsFunc(cur, c.ours):
-			c.conflict = fmt.Sprintf("someone else changed the traffic of %q during the run: before %s, the run left %s, now %s; nothing of the run's is in it, so it was left alone",
-				c.ref.Name, snap.Traffic, orUnknown(c.j.Expect), cur)
-			return "traffic left as the other writer set it: " + cur.String(), nil
-		default:
-			want = c.withoutOurs(cur)
-			c.conflict = fmt.Sprintf("someone else changed the traffic of %q during the run: before %s, the run left %s, they set %s; only the run's share was moved back: %s",
-				c.ref.Name, snap.Traffic, orUnknown(c.j.Expect), cur, want)
-		}
-		retry, err := c.write(ctx, func(etag string) (*Service, error) { return c.cloud.UpdateTraffic(ctx, c.ref, etag, want) })
-		if err != nil {
-			return "", err
-		}
-		if retry {
-			c.conflict = ""
-			c.warn(fmt.Sprintf("the etag of %q went stale (generation %d now): read again", c.ref.Name, c.svc.Generation))
-			continue
-		}
-		return "traffic back on the last good revision(s): " + want.String(), nil
+	p, err := c.restore(ctx, c.decideRestore)
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
+	return p.detail, nil
+}
+
+// decideRestore is the drill's and recover's restore decision; see
+// restoreTraffic.
+func (c *converger) decideRestore(svc *Service) plan {
+	snap := c.j.Snapshot
+	pinned := snap.Pinned()
+	cur := svc.Traffic
+	back := plan{want: pinned, detail: "traffic back on the last good revision(s): " + pinned.String()}
+	switch {
+	case cur.Equal(snap.Traffic) || cur.Equal(pinned):
+		return plan{done: true}
+	case c.j.From != nil && cur.Equal(c.j.From):
+		// An interrupted guard: finish its rollback.
+		return back
+	case c.j.left(cur):
+		// Exactly a state the run wrote (or was about to): nobody else has
+		// changed the traffic since.
+		return back
+	case c.j.Plan == nil && c.j.Expect == nil && slices.ContainsFunc(cur, c.ours) && c.onlySnapshotAndOurs(cur):
+		// A journal of an older version, which lists no plan.
+		return back
+	case !slices.ContainsFunc(cur, c.ours):
+		return plan{done: true, detail: "traffic left as the other writer set it: " + cur.String(),
+			conflict: fmt.Sprintf("someone else changed the traffic of %q during the run: before %s, the run left %s, now %s; nothing of the run's is in it, so it was left alone",
+				c.ref.Name, snap.Traffic, orUnknown(c.j.Expect), cur)}
+	}
+	want := c.withoutOurs(cur)
+	return plan{want: want, detail: "traffic back on the last good revision(s): " + want.String(),
+		conflict: fmt.Sprintf("someone else changed the traffic of %q during the run: before %s, the run left %s, they set %s; only the run's share was moved back: %s",
+			c.ref.Name, snap.Traffic, orUnknown(c.j.Expect), cur, want)}
 }
 
 func orUnknown(s Split) string {
@@ -165,12 +302,13 @@ func orUnknown(s Split) string {
 
 // cleanup writes the template back when it is still the run's, writes the
 // traffic list verbatim when it is the pinned one, deletes the broken revision
-// when nothing routes to it, and removes our annotations.
-func (c *converger) cleanup(ctx context.Context, keepJournal func() error) (string, error) {
+// when nothing routes to it, and removes our annotations. What it cannot
+// remove is listed in c.left.
+func (c *converger) cleanup(ctx context.Context, forget func() error) (string, error) {
 	var done []string
 	snap := c.j.Snapshot
 	for attempt := 0; ; attempt++ {
-		if attempt == maxConflicts {
+		if attempt > maxConflicts {
 			return "", fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
 		}
 		tmpl := c.svc.Template
@@ -182,14 +320,14 @@ func (c *converger) cleanup(ctx context.Context, keepJournal func() error) (stri
 			break
 		}
 		before := c.svc.LatestCreatedRevision
-		retry, err := c.write(ctx, func(etag string) (*Service, error) {
+		err := c.send(ctx, func(etag string) (*Service, error) {
 			return c.cloud.ReplaceTemplate(ctx, c.ref, etag, snap.Template, c.svc.Traffic)
-		})
+		}, func(s *Service) bool { return s.Template.Hash == snap.Template.Hash })
+		if errors.Is(err, errChanged) {
+			continue
+		}
 		if err != nil {
 			return "", fmt.Errorf("%w: the template still builds the broken revision: %w", ErrNotRestored, err)
-		}
-		if retry {
-			continue
 		}
 		if c.svc.LatestCreatedRevision != before {
 			c.rep.RevisionsCreated = appendNew(c.rep.RevisionsCreated, c.svc.LatestCreatedRevision)
@@ -200,40 +338,23 @@ func (c *converger) cleanup(ctx context.Context, keepJournal func() error) (stri
 		break
 	}
 	for attempt := 0; c.conflict == "" && c.svc.Traffic.Equal(snap.Pinned()) && !c.svc.Traffic.Equal(snap.Traffic); attempt++ {
-		if attempt == maxConflicts {
+		if attempt > maxConflicts {
 			return "", fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
 		}
-		retry, err := c.write(ctx, func(etag string) (*Service, error) { return c.cloud.UpdateTraffic(ctx, c.ref, etag, snap.Traffic) })
+		err := c.send(ctx, func(etag string) (*Service, error) { return c.cloud.UpdateTraffic(ctx, c.ref, etag, snap.Traffic) },
+			func(s *Service) bool { return s.Traffic.Equal(snap.Traffic) })
+		if errors.Is(err, errChanged) {
+			continue
+		}
 		if err != nil {
 			return "", fmt.Errorf("%w: write the traffic list verbatim: %w", ErrNotRestored, err)
 		}
-		if !retry {
-			done = append(done, "traffic list written verbatim: "+snap.Traffic.String())
-		}
+		done = append(done, "traffic list written verbatim: "+snap.Traffic.String())
 	}
-	if b := c.j.BrokenRevision; b != "" {
-		routed := slices.ContainsFunc(c.svc.Traffic, func(t Target) bool { return t.Revision == b })
-		switch {
-		case c.j.KeepRevision:
-			done = append(done, "kept revision "+b+" (--keep-revision)")
-		case routed:
-			c.warn(fmt.Sprintf("revision %s is still named in the traffic of %q: not deleted", b, c.ref.Name))
-		default:
-			revs, err := c.cloud.ListRevisions(ctx, c.ref)
-			if err != nil {
-				return "", err
-			}
-			if slices.ContainsFunc(revs, func(r Revision) bool { return r.Name == b }) {
-				if err := c.cloud.DeleteRevision(ctx, c.ref, b); err != nil {
-					c.warn(fmt.Sprintf("could not delete revision %s: %v", b, err))
-				} else {
-					c.rep.RevisionsDeleted = appendNew(c.rep.RevisionsDeleted, b)
-					done = append(done, "deleted revision "+b)
-				}
-			}
-		}
+	if d := c.deleteBroken(ctx); d != "" {
+		done = append(done, d)
 	}
-	d, err := c.release(ctx, keepJournal)
+	d, err := c.release(ctx, forget)
 	if err != nil {
 		return "", err
 	}
@@ -243,25 +364,69 @@ func (c *converger) cleanup(ctx context.Context, keepJournal func() error) (stri
 	return strings.Join(done, "; "), nil
 }
 
-// release removes our annotations, then the local journal (deleteJournal).
-func (c *converger) release(ctx context.Context, deleteJournal func() error) (string, error) {
+// deleteBroken deletes the run's broken revision when nothing routes to it,
+// retrying transient errors; a revision it cannot delete is left behind.
+func (c *converger) deleteBroken(ctx context.Context) string {
+	b := c.j.BrokenRevision
+	switch {
+	case b == "":
+		return ""
+	case c.j.KeepRevision:
+		return "kept revision " + b + " (--keep-revision)"
+	case slices.ContainsFunc(c.svc.Traffic, func(t Target) bool { return t.Revision == b }):
+		c.leave(fmt.Sprintf("revision %s (still named in the traffic of %q)", b, c.ref.Name))
+		return ""
+	}
+	for attempt := 0; ; attempt++ {
+		revs, err := c.cloud.ListRevisions(ctx, c.ref)
+		if err == nil {
+			if !slices.ContainsFunc(revs, func(r Revision) bool { return r.Name == b }) {
+				return "" // never created, or gone already
+			}
+			if err = c.cloud.DeleteRevision(ctx, c.ref, b); err == nil {
+				c.rep.RevisionsDeleted = appendNew(c.rep.RevisionsDeleted, b)
+				return "deleted revision " + b
+			}
+		}
+		if !transient(err) {
+			c.leave(fmt.Sprintf("revision %s (Cloud Run refused to delete it: %v)", b, err))
+			return ""
+		}
+		if perr := pause(ctx, attempt); perr != nil {
+			c.leave(fmt.Sprintf("revision %s (could not be deleted: %v)", b, err))
+			return ""
+		}
+	}
+}
+
+// leave records something of the run's that stays on the service.
+func (c *converger) leave(what string) {
+	c.left = append(c.left, what)
+	c.warn("left behind: " + what)
+}
+
+// release removes our annotations, then the local journal (forget).
+func (c *converger) release(ctx context.Context, forget func() error) (string, error) {
 	if err := c.reread(ctx); err != nil {
 		return "", err
 	}
 	done := ""
 	for attempt := 0; HasRunAnnotations(c.svc.Annotations); attempt++ {
-		if attempt == maxConflicts {
+		if attempt > maxConflicts {
 			return "", fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
 		}
-		_, err := c.write(ctx, func(etag string) (*Service, error) {
+		err := c.send(ctx, func(etag string) (*Service, error) {
 			return c.cloud.SetAnnotations(ctx, c.ref, etag, WithoutRunAnnotations(c.svc.Annotations))
-		})
+		}, func(s *Service) bool { return !HasRunAnnotations(s.Annotations) })
+		if errors.Is(err, errChanged) {
+			continue
+		}
 		if err != nil {
 			return "", fmt.Errorf("%w: remove the lease and journal annotations: %w", ErrNotRestored, err)
 		}
 		done = "lease released"
 	}
-	if err := deleteJournal(); err != nil {
+	if err := forget(); err != nil {
 		return "", err
 	}
 	return done, nil

@@ -46,33 +46,31 @@ type DrillOptions struct {
 	Local         bool
 	// LeaseTTL is how long the lease holds without renewal. Default 15m.
 	LeaseTTL time.Duration
-	// RestoreTimeout bounds restore, verify and cleanup after an interruption. Default 2m.
+	// RestoreTimeout bounds restore, verify and cleanup once the drill has
+	// changed the service. Default DefaultRestoreTimeout.
 	RestoreTimeout time.Duration
 }
 
-// errDrillFailed marks a drill that ran but proved a failure (the detector never
-// fired); the run still restores, and the result is "fail".
-var errDrillFailed = errors.New("drill failed")
-
 // drillRun is the state of one drill.
 type drillRun struct {
+	*runner
 	d        *Drill
 	o        DrillOptions
-	rep      *Report
+	brk      breaker
 	svc      *Service // as last read or written
 	snap     Snapshot
-	j        Journal
 	broken   string // revision name
 	tag      string
 	baseURL  string
-	leased   bool
+	tagURL   string
+	leased   bool // the service may carry our lease: restore and clean up
 	touched  bool // a write that could change traffic or template was issued
 	conflict string
 	shiftAt  time.Time
 	restored bool
-	fail     string // why the drill failed, when it did
 	hint     string
-	warnings []string
+	// skipWhy, once set, is why the steps after deploy do not run.
+	skipWhy string
 }
 
 func (d *Drill) now() time.Time {
@@ -80,12 +78,6 @@ func (d *Drill) now() time.Time {
 		return d.Now()
 	}
 	return time.Now()
-}
-
-func (d *Drill) emit(level Level, step, msg string, dur time.Duration) {
-	if d.Observe != nil {
-		d.Observe(Event{Time: d.now(), Level: level, Step: step, Message: msg, Duration: dur})
-	}
 }
 
 // NewDrillID returns 6 random lowercase letters and digits.
@@ -105,22 +97,24 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 	start := d.now()
 	o.TrafficPercent = min(max(o.TrafficPercent, 0), 100)
 	o.LeaseTTL = cmp.Or(o.LeaseTTL, 15*time.Minute)
-	o.RestoreTimeout = cmp.Or(o.RestoreTimeout, 2*time.Minute)
+	o.RestoreTimeout = cmp.Or(o.RestoreTimeout, DefaultRestoreTimeout)
 	id := NewDrillID()
 	if d.NewID != nil {
 		id = d.NewID()
 	}
+	rep := &Report{
+		Schema:  ReportSchema,
+		Command: "test",
+		Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
+		Mode:    &ReportMode{Break: o.Break.Spec, TrafficPercent: o.TrafficPercent, Local: o.Local},
+	}
 	r := &drillRun{
+		runner: newRunner(rep, d.Observe, d.Now, d.BeforeStep, d.Journal),
 		d:      d,
 		o:      o,
 		broken: o.Service.Name + "-drill-" + id,
 		tag:    "drill-" + id,
-		rep: &Report{
-			Schema:  ReportSchema,
-			Command: "test",
-			Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
-			Mode:    &ReportMode{Break: o.Break.Spec, TrafficPercent: o.TrafficPercent, Local: o.Local},
-		},
+		brk:    breakerFor(o.Break),
 	}
 	if o.Break.Mode == BreakSimulate {
 		r.broken = ""
@@ -132,9 +126,9 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 		defer cancel()
 	}
 
-	err := r.preflight(runCtx)
+	err := r.step(runCtx, StepPreflight, r.preflight)
 	if err == nil {
-		err = r.lease(runCtx)
+		err = r.step(runCtx, StepLease, r.lease)
 	}
 	if err != nil && !r.leased {
 		// Nothing changed.
@@ -148,13 +142,13 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 
 	// Whatever happened, put traffic back on a context the caller's cancellation
 	// (a signal, the deadline) does not reach.
-	rctx, cancel := context.WithTimeout(Urgent(context.WithoutCancel(ctx)), o.RestoreTimeout)
+	rctx, cancel := urgentContext(ctx, o.RestoreTimeout)
 	defer cancel()
 	if err != nil {
-		r.skipUntil(StepRestore)
+		r.skipUntil(DrillSteps, StepRestore)
 	}
 	if err != nil && !errors.Is(err, errDrillFailed) {
-		d.emit(LevelWarn, StepRestore, "stopping: "+oneLine(errorText(runCtx, err))+"; restoring the prior split", 0)
+		r.emit(LevelWarn, StepRestore, "stopping: "+oneLine(errorText(runCtx, err))+"; restoring the prior split", 0)
 	}
 	restoreErr := r.restore(rctx)
 	var verifyErr error
@@ -175,7 +169,7 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 		r.hint = "another writer's traffic change was kept; compare it with the snapshot and decide by hand (runrollback status; runrollback rollback --to REVISION)"
 		r.finish(start, ResultAborted, errors.New(r.conflict))
 	case err != nil && errors.Is(err, errDrillFailed):
-		r.finish(start, ResultFail, errors.New(r.fail))
+		r.finish(start, ResultFail, err)
 	case verifyErr != nil:
 		r.finish(start, ResultFail, verifyErr)
 	case err != nil:
@@ -186,347 +180,176 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 	return r.rep
 }
 
-// errorText prefers the context's cause (which names the signal or deadline).
-func errorText(ctx context.Context, err error) string {
-	if ctx.Err() != nil {
-		if c := context.Cause(ctx); c != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, c)) {
-			return "interrupted: " + c.Error()
+func (r *drillRun) preflight(ctx context.Context) (string, error) {
+	svc, err := r.d.Cloud.GetService(ctx, r.o.Service)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			r.hint = fmt.Sprintf("check --project %s --region %s --service %s: no such service there", r.o.Service.Project, r.o.Service.Region, r.o.Service.Name)
 		}
+		return "", err
 	}
-	return err.Error()
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// step runs one named step, recording it in the report and the journal.
-func (r *drillRun) step(ctx context.Context, name string, fn func(ctx context.Context) (string, error)) error {
-	if r.d.BeforeStep != nil {
-		if err := r.d.BeforeStep(ctx, name); err != nil {
-			r.record(name, StepFail, r.d.now(), 0, "stopped before this step: "+errorText(ctx, err))
-			return err
-		}
+	r.svc = svc
+	r.rep.Service.URI = svc.URI
+	r.baseURL = cmp.Or(r.o.URL, svc.URI)
+	r.snap = TakeSnapshot(svc, r.now())
+	r.rep.Before = &ReportState{Traffic: svc.Traffic, Etag: svc.Etag, Generation: svc.Generation}
+	r.rep.LastGood = r.snap.Serving()
+	lease, journal, err := LeaseAndJournal(svc)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrAborted, err)
 	}
-	if err := ctx.Err(); err != nil {
-		r.record(name, StepFail, r.d.now(), 0, "stopped before this step: "+errorText(ctx, err))
-		return err
-	}
-	if r.leased {
-		r.j.Step = name
-		if err := r.d.Journal.Save(r.j); err != nil {
-			return err
-		}
-	}
-	start := r.d.now()
-	r.d.emit(LevelRun, name, "", 0)
-	detail, err := fn(ctx)
-	dur := r.d.now().Sub(start)
-	if op := OperationName(err); op != "" && r.leased {
-		// A write was accepted but not seen to finish: recover resumes it by name.
-		r.j.Operation = op
-		if serr := r.d.Journal.Save(r.j); serr != nil {
-			r.warn(name, serr.Error())
-		}
-	}
-	status := StepPass
 	switch {
-	case errors.Is(err, errDrillFailed):
-		status = StepFail
-		detail = r.fail
-	case err != nil:
-		status = StepFail
-		detail = errorText(ctx, err)
+	case svc.Reconciling:
+		r.hint = "wait for the rollout in progress to finish, then run the drill again"
+		return "", fmt.Errorf("%w: service %q has not converged: a rollout is in progress (generation %d, observed %d)", ErrAborted, svc.Ref.Name, svc.Generation, svc.ObservedGeneration)
+	case !svc.Ready:
+		r.hint = "wait until the service is Ready (gcloud run services describe), then run the drill again"
+		return "", fmt.Errorf("%w: service %q is not Ready: %s", ErrAborted, svc.Ref.Name, cmp.Or(svc.Message, "no message"))
+	case !svc.Converged():
+		r.hint = "wait for the rollout in progress to finish (desired and actual traffic must match), then run the drill again"
+		return "", fmt.Errorf("%w: service %q has not converged: desired traffic %s, actual %s", ErrAborted, svc.Ref.Name, Resolve(svc.Traffic, svc.LatestReadyRevision), svc.ActualSplit())
+	case lease != nil && !lease.Expired(r.now()):
+		r.hint = fmt.Sprintf("another run (%s by %s, since %s) holds the service until %s; wait for it, or run 'runrollback recover' if it died",
+			lease.Command, lease.Owner, lease.Started.Format(time.RFC3339), lease.Expires.Format(time.RFC3339))
+		return "", fmt.Errorf("%w: a drill lease is held on %q", ErrAborted, svc.Ref.Name)
+	case journal != nil && lease == nil:
+		r.hint = "an earlier run was interrupted: run 'runrollback recover' first"
+		return "", fmt.Errorf("%w: an interrupted run's journal is on %q", ErrAborted, svc.Ref.Name)
+	case lease != nil:
+		r.warn(StepPreflight, fmt.Sprintf("taking over an expired lease of %s (run %s, expired %s)", lease.Owner, lease.ID, lease.Expires.Format(time.RFC3339)))
 	}
-	r.record(name, status, start, dur, detail)
-	return err
-}
-
-func (r *drillRun) record(name, status string, start time.Time, dur time.Duration, detail string) {
-	recordStep(r.rep, r.d.Observe, name, status, start, dur, detail)
-}
-
-func (r *drillRun) skip(name, why string) { r.record(name, StepSkipped, r.d.now(), 0, why) }
-
-// skipUntil records the steps before until that did not run as skipped, so
-// the report lists them in order.
-func (r *drillRun) skipUntil(until string) {
-	for _, s := range DrillSteps {
-		if s == until {
-			return
+	if r.baseURL == "" {
+		return "", fmt.Errorf("%w: service %q reports no URL to probe; pass --url", ErrAborted, svc.Ref.Name)
+	}
+	res := r.d.Probe.WaitHealthy(ctx, r.baseURL, Expect{Version: r.o.ExpectVersion, Revisions: r.snap.Serving()})
+	r.rep.Before.Healthy = res.OK
+	r.rep.Before.Version, r.rep.Before.Revision = res.Version, res.Revision
+	if !res.OK {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
 		}
-		if !slices.ContainsFunc(r.rep.Steps, func(x StepReport) bool { return x.Name == s }) {
-			r.skip(s, "not reached")
+		r.hint = "the drill proves rollback to a healthy revision; fix the service's health first (runrollback probe --url " + r.baseURL + ")"
+		return "", fmt.Errorf("%w: service %q is not healthy now: %s", ErrAborted, svc.Ref.Name, res.Detail)
+	}
+	r.snap.Version, r.snap.Revision = res.Version, res.Revision
+	return fmt.Sprintf("%s: ready, traffic %s, healthy %s from %s", svc.Ref.Name, svc.Traffic, res.Version, res.Revision), nil
+}
+
+func (r *drillRun) lease(ctx context.Context) (string, error) {
+	now := r.now()
+	j := Journal{
+		Schema: JournalSchema, ID: strings.TrimPrefix(r.tag, "drill-"), Command: "test", Owner: r.o.Owner, Started: now.UTC(),
+		Step: StepLease, Snapshot: r.snap, BrokenRevision: r.broken, Tag: r.tag, KeepRevision: r.o.KeepRevision,
+		TemplateChanged: r.broken != "",
+	}
+	j.Plan = append(j.Plan, r.brk.deploySplit(r))
+	if r.o.TrafficPercent > 0 {
+		j.Plan = append(j.Plan, r.brk.shiftSplit(r, r.o.TrafficPercent))
+	}
+	l := Lease{ID: j.ID, Owner: r.o.Owner, Command: "test", Started: now.UTC(), Expires: now.Add(r.o.LeaseTTL).UTC()}
+	ann, err := WithRunAnnotations(r.svc.Annotations, l, j)
+	if err != nil {
+		return "", err
+	}
+	// Local journal first: if the annotation write's reply is lost, recover still knows.
+	if err := r.journal(j); err != nil {
+		return "", err
+	}
+	r.leased = true
+	before := r.svc
+	svc, err := r.d.Cloud.SetAnnotations(ctx, r.o.Service, before.Etag, ann)
+	out, cur := settle(ctx, r.d.Cloud, r.o.Service, before, svc, err, func(s *Service) bool {
+		l, _, _ := LeaseAndJournal(s)
+		return l != nil && l.ID == j.ID
+	})
+	if cur != nil {
+		r.svc = cur
+	}
+	switch out {
+	case Applied:
+		if err != nil {
+			r.warn(StepLease, fmt.Sprintf("the lease write reported %v, but the service carries the lease", err))
+		}
+		return fmt.Sprintf("lease %s held until %s", j.ID, l.Expires.Format(time.RFC3339)), nil
+	case NotApplied:
+		if errors.Is(err, ErrConflict) {
+			r.hint = "someone changed the service while the drill started; run the drill again"
+		}
+		// A read proves nothing of ours is on the service: forget the local journal.
+		if derr := r.forget(r.o.Service); derr == nil {
+			r.leased = false
 		}
 	}
+	return "", err
 }
 
-// skipRest records every step not yet in the report as skipped.
-func (r *drillRun) skipRest(done ...string) {
-	for _, s := range DrillSteps {
-		if slices.Contains(done, s) || slices.ContainsFunc(r.rep.Steps, func(x StepReport) bool { return x.Name == s }) {
+// forward runs deploy, detect-tag, shift and detect; the break strategy decides
+// what each does.
+func (r *drillRun) forward(ctx context.Context) error {
+	steps := []struct {
+		name string
+		fn   func(context.Context) (string, error)
+	}{
+		{StepDeploy, r.deploy},
+		{StepDetectTag, r.detectTag},
+		{StepShift, r.shift},
+		{StepDetect, r.detect},
+	}
+	for _, s := range steps {
+		why := r.skipWhy
+		if why == "" && r.o.TrafficPercent == 0 && (s.name == StepShift || s.name == StepDetect) {
+			why = "--traffic-percent 0"
+		}
+		if why != "" {
+			r.skip(s.name, why)
 			continue
 		}
-		r.skip(s, "not reached")
+		if err := r.step(ctx, s.name, s.fn); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-func (r *drillRun) preflight(ctx context.Context) error {
-	return r.step(ctx, StepPreflight, func(ctx context.Context) (string, error) {
-		svc, err := r.d.Cloud.GetService(ctx, r.o.Service)
-		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				r.hint = fmt.Sprintf("check --project %s --region %s --service %s: no such service there", r.o.Service.Project, r.o.Service.Region, r.o.Service.Name)
-			}
-			return "", err
-		}
-		r.svc = svc
-		r.rep.Service.URI = svc.URI
-		r.baseURL = cmp.Or(r.o.URL, svc.URI)
-		r.snap = TakeSnapshot(svc, r.d.now())
-		r.rep.Before = &ReportState{Traffic: svc.Traffic, Etag: svc.Etag, Generation: svc.Generation}
-		r.rep.LastGood = r.snap.Serving()
-		lease, journal, err := LeaseAndJournal(svc)
-		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrAborted, err)
-		}
-		switch {
-		case svc.Reconciling:
-			r.hint = "wait for the rollout in progress to finish, then run the drill again"
-			return "", fmt.Errorf("%w: service %q has not converged: a rollout is in progress (generation %d, observed %d)", ErrAborted, svc.Ref.Name, svc.Generation, svc.ObservedGeneration)
-		case !svc.Ready:
-			r.hint = "wait until the service is Ready (gcloud run services describe), then run the drill again"
-			return "", fmt.Errorf("%w: service %q is not Ready: %s", ErrAborted, svc.Ref.Name, cmp.Or(svc.Message, "no message"))
-		case !svc.Converged():
-			r.hint = "wait for the rollout in progress to finish (desired and actual traffic must match), then run the drill again"
-			return "", fmt.Errorf("%w: service %q has not converged: desired traffic %s, actual %s", ErrAborted, svc.Ref.Name, Resolve(svc.Traffic, svc.LatestReadyRevision), svc.ActualSplit())
-		case lease != nil && !lease.Expired(r.d.now()):
-			r.hint = fmt.Sprintf("another run (%s by %s, since %s) holds the service until %s; wait for it, or run 'runrollback recover' if it died",
-				lease.Command, lease.Owner, lease.Started.Format(time.RFC3339), lease.Expires.Format(time.RFC3339))
-			return "", fmt.Errorf("%w: a drill lease is held on %q", ErrAborted, svc.Ref.Name)
-		case journal != nil && lease == nil:
-			r.hint = "an earlier run was interrupted: run 'runrollback recover' first"
-			return "", fmt.Errorf("%w: an interrupted run's journal is on %q", ErrAborted, svc.Ref.Name)
-		case lease != nil:
-			r.warn(StepPreflight, fmt.Sprintf("taking over an expired lease of %s (run %s, expired %s)", lease.Owner, lease.ID, lease.Expires.Format(time.RFC3339)))
-		}
-		if r.baseURL == "" {
-			return "", fmt.Errorf("%w: service %q reports no URL to probe; pass --url", ErrAborted, svc.Ref.Name)
-		}
-		res := r.d.Probe.WaitHealthy(ctx, r.baseURL, Expect{Version: r.o.ExpectVersion, Revisions: r.snap.Serving()})
-		r.rep.Before.Healthy = res.OK
-		r.rep.Before.Version, r.rep.Before.Revision = res.Version, res.Revision
-		if !res.OK {
-			if ctx.Err() != nil {
-				return "", ctx.Err()
-			}
-			r.hint = "the drill proves rollback to a healthy revision; fix the service's health first (runrollback probe --url " + r.baseURL + ")"
-			return "", fmt.Errorf("%w: service %q is not healthy now: %s", ErrAborted, svc.Ref.Name, res.Detail)
-		}
-		r.snap.Version, r.snap.Revision = res.Version, res.Revision
-		return fmt.Sprintf("%s: ready, traffic %s, healthy %s from %s", svc.Ref.Name, svc.Traffic, res.Version, res.Revision), nil
-	})
+func (r *drillRun) deploy(ctx context.Context) (string, error) { return r.brk.deploy(ctx, r) }
+
+func (r *drillRun) detectTag(ctx context.Context) (string, error) {
+	if r.tagURL == "" {
+		return "", fmt.Errorf("no URL reported for tag %s: Cloud Run did not give the tag a URI", r.tag)
+	}
+	return r.brk.detectTag(ctx, r)
 }
 
-func (r *drillRun) warn(step, msg string) {
-	r.warnings = append(r.warnings, msg)
-	r.d.emit(LevelWarn, step, msg, 0)
-}
-
-func (r *drillRun) lease(ctx context.Context) error {
-	return r.step(ctx, StepLease, func(ctx context.Context) (string, error) {
-		now := r.d.now()
-		r.j = Journal{
-			Schema: JournalSchema, ID: strings.TrimPrefix(r.tag, "drill-"), Command: "test", Owner: r.o.Owner, Started: now.UTC(),
-			Step: StepLease, Snapshot: r.snap, BrokenRevision: r.broken, Tag: r.tag, KeepRevision: r.o.KeepRevision,
-			TemplateChanged: r.broken != "",
-		}
-		l := Lease{ID: r.j.ID, Owner: r.o.Owner, Command: "test", Started: now.UTC(), Expires: now.Add(r.o.LeaseTTL).UTC()}
-		ann, err := WithRunAnnotations(r.svc.Annotations, l, r.j)
-		if err != nil {
-			return "", err
-		}
-		// Local journal first: if the annotation write's reply is lost, recover still knows.
-		if err := r.d.Journal.Save(r.j); err != nil {
-			return "", err
-		}
-		r.leased = true
-		svc, err := r.d.Cloud.SetAnnotations(ctx, r.o.Service, r.svc.Etag, ann)
-		if err != nil {
-			if errors.Is(err, ErrConflict) {
-				r.hint = "someone changed the service while the drill started; run the drill again"
-			}
-			// Nothing of ours is on the service: forget the local journal.
-			if derr := r.d.Journal.Delete(r.o.Service); derr == nil {
-				r.leased = false
-			}
-			return "", err
-		}
-		r.svc = svc
-		return fmt.Sprintf("lease %s held until %s", r.j.ID, l.Expires.Format(time.RFC3339)), nil
-	})
-}
-
-// forward runs deploy, detect-tag, shift and detect.
-func (r *drillRun) forward(ctx context.Context) error {
-	simulate := r.o.Break.Mode == BreakSimulate
-	startup := r.o.Break.Mode == BreakStartup
-	pinned := r.snap.Pinned()
-	var tagURL string
-
-	err := r.step(ctx, StepDeploy, func(ctx context.Context) (string, error) {
-		if simulate {
-			serving := r.servingRevision()
-			split := append(slices.Clone(pinned), Target{Revision: serving, Tag: r.tag})
-			if err := r.intend(split); err != nil {
-				return "", err
-			}
-			svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
-			if err != nil {
-				return "", err
-			}
-			r.svc = svc
-			tagURL = tagURI(svc, r.tag)
-			return fmt.Sprintf("simulate: tagged serving revision %s as %s (nothing deployed)", serving, r.tag), nil
-		}
-		env := r.o.Break.Env
-		r.rep.BrokenRevision = r.broken
-		split := append(slices.Clone(pinned), Target{Revision: r.broken, Tag: r.tag})
-		if err := r.intend(split); err != nil {
-			return "", err
-		}
-		svc, err := r.d.Cloud.DeployRevision(ctx, r.o.Service, r.svc.Etag, Deploy{
-			Revision: r.broken, Env: env, Image: r.o.Break.Image, Traffic: split,
-		})
-		r.rep.RevisionsCreated = appendNew(r.rep.RevisionsCreated, r.broken)
-		if startup {
-			if err == nil {
-				r.svc = svc
-				r.fail = fmt.Sprintf("Cloud Run accepted revision %s, which should never start (--break startup)", r.broken)
-				r.hint = "the app must refuse to start when RUNROLLBACK_BREAK=startup (exit non-zero before listening), or use --break-image with an image that cannot start"
-				return "", errDrillFailed
-			}
-			if !errors.Is(err, ErrNotReady) {
-				return "", err
-			}
-			cur, rerr := r.d.Cloud.GetService(ctx, r.o.Service)
-			if rerr != nil {
-				return "", rerr
-			}
-			r.svc = cur
-			if !SameSplit(cur.ActualSplit(), r.snap.Actual) {
-				r.fail = fmt.Sprintf("the split moved although revision %s never became ready: actual %s, before %s", r.broken, cur.ActualSplit(), r.snap.Actual)
-				return "", errDrillFailed
-			}
-			return fmt.Sprintf("Cloud Run refused revision %s as expected; the split never moved (%s)", r.broken, cur.ActualSplit()), nil
-		}
-		if err != nil {
-			if errors.Is(err, ErrNotReady) {
-				r.hint = "the broken revision never started, so there was nothing to detect; to drill a revision that cannot start, pass --break startup"
-			}
-			return "", err
-		}
-		r.svc = svc
-		tagURL = tagURI(svc, r.tag)
-		return fmt.Sprintf("revision %s deployed at 0%% with tag %s (%s)", r.broken, r.tag, describeBreak(r.o.Break)), nil
-	})
-	if err != nil {
-		return err
-	}
-	if startup {
-		r.skip(StepDetectTag, "the revision never started")
-		r.skip(StepShift, "the revision never started")
-		r.skip(StepDetect, "the revision never started")
-		return nil
-	}
-
-	err = r.step(ctx, StepDetectTag, func(ctx context.Context) (string, error) {
-		if tagURL == "" {
-			return "", fmt.Errorf("no URL reported for tag %s: Cloud Run did not give the tag a URI", r.tag)
-		}
-		if simulate {
-			res := r.d.Probe.WaitHealthy(ctx, tagURL, Expect{})
-			if !res.OK {
-				return "", fmt.Errorf("the tag URL %s of the serving revision did not answer healthy: %s", tagURL, res.Detail)
-			}
-			return fmt.Sprintf("simulate: tag URL answered (%s); synthetic failure detected", res.Detail), nil
-		}
-		res := r.d.Probe.WaitFailure(ctx, tagURL, Expect{Version: r.expectVersion()})
-		r.rep.Timings.DetectTag = ms(res.Elapsed)
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		if !res.OK {
-			r.fail = fmt.Sprintf("the broken revision answered healthy on its tag URL after %d probes (%s): the app ignored the break, or the probe is blind", res.Attempts, res.Detail)
-			r.hint = "make the app honour RUNROLLBACK_BREAK (see README: 'Make your app drillable'), or pass --break-image with an image that fails its health check"
-			if r.o.Break.Mode == BreakVersion && r.expectVersion() == "" {
-				r.hint = "pass --expect-version: the service serves several revisions, so the drill cannot tell which version is right"
-			}
-			return "", errDrillFailed
-		}
-		return fmt.Sprintf("detector fired on the tag URL after %d probe(s) in %s: %s", res.Attempts, res.Elapsed.Round(time.Millisecond), res.Detail), nil
-	})
-	if err != nil {
-		return err
-	}
-
+func (r *drillRun) shift(ctx context.Context) (string, error) {
 	pct := r.o.TrafficPercent
-	if pct == 0 {
-		r.skip(StepShift, "--traffic-percent 0")
-		r.skip(StepDetect, "--traffic-percent 0")
-		return nil
+	split := r.brk.shiftSplit(r, pct)
+	if err := r.intend(split); err != nil {
+		return "", err
 	}
-	err = r.step(ctx, StepShift, func(ctx context.Context) (string, error) {
-		var split Split
-		if simulate {
-			split = shiftWithin(pinned, r.servingRevision(), r.tag, pct)
-		} else {
-			split = ShiftTo(pinned, r.broken, r.tag, pct)
-		}
-		if err := r.intend(split); err != nil {
-			return "", err
-		}
-		svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
-		if err != nil {
-			if !refusedBeforeActing(err) {
-				// It may have landed: count exposure from now, to be safe.
-				r.shiftAt = r.d.now()
-			}
-			return "", err
-		}
-		// Users reach the broken revision from here: exposure and time to
-		// detect count from the moment the shift has landed.
-		r.shiftAt = r.d.now()
-		r.svc = svc
-		if simulate {
-			r.shiftAt = time.Time{} // users still reach the serving revision only
-			return fmt.Sprintf("simulate: %d%% moved to the drill tag of the serving revision (no user impact): %s", pct, split), nil
-		}
-		return fmt.Sprintf("%d%% of traffic sent to %s: %s", pct, r.broken, split), nil
-	})
+	before := r.svc
+	svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, before.Etag, split)
 	if err != nil {
-		return err
+		out, cur := settle(ctx, r.d.Cloud, r.o.Service, before, svc, err, func(s *Service) bool { return s.Traffic.Equal(split) })
+		if cur != nil {
+			r.svc = cur
+		}
+		if out != NotApplied && r.brk.exposes() {
+			// It may have landed: count exposure from now, to be safe.
+			r.shiftAt = r.now()
+		}
+		return "", err
 	}
-
-	return r.step(ctx, StepDetect, func(ctx context.Context) (string, error) {
-		if simulate {
-			res := r.d.Probe.WaitHealthy(ctx, r.baseURL, Expect{})
-			r.rep.Timings.Detect = ms(res.Elapsed)
-			return fmt.Sprintf("simulate: service URL answered (%s); synthetic failure detected", res.Detail), nil
-		}
-		res := r.d.Probe.WaitFailure(ctx, r.baseURL, Expect{Version: r.expectVersion()})
-		r.rep.Timings.Detect = ms(r.d.now().Sub(r.shiftAt))
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		if !res.OK {
-			r.fail = fmt.Sprintf("after sending %d%% to the broken revision, the service URL answered healthy %d times (%s): users would not be protected", pct, res.Attempts, res.Detail)
-			r.hint = "raise --traffic-percent or --retries so the probe meets the broken revision"
-			return "", errDrillFailed
-		}
-		return fmt.Sprintf("failure seen on the service URL %s after the shift: %s", time.Duration(r.rep.Timings.Detect)*time.Millisecond, res.Detail), nil
-	})
+	r.svc = svc
+	if !r.brk.exposes() {
+		return fmt.Sprintf("simulate: %d%% moved to the drill tag of the serving revision (no user impact): %s", pct, split), nil
+	}
+	// Users reach the broken revision from here: exposure and time to detect
+	// count from the moment the shift has landed.
+	r.shiftAt = r.now()
+	return fmt.Sprintf("%d%% of traffic sent to %s: %s", pct, r.broken, split), nil
 }
+
+func (r *drillRun) detect(ctx context.Context) (string, error) { return r.brk.detect(ctx, r) }
 
 // intend records, in the local journal, the traffic the drill is about to write,
 // before it writes it; a restore that finds exactly that knows nobody else wrote.
@@ -537,7 +360,7 @@ func (r *drillRun) intend(split Split) error {
 		r.j.Prior = r.snap.Traffic
 	}
 	r.j.Expect = split
-	return r.d.Journal.Save(r.j)
+	return r.save()
 }
 
 // expectVersion is the version a healthy answer must report: --expect-version,
@@ -553,15 +376,7 @@ func (r *drillRun) expectVersion() string {
 }
 
 // servingRevision is the revision with the largest share before the drill.
-func (r *drillRun) servingRevision() string {
-	best := Target{}
-	for _, t := range r.snap.Pinned() {
-		if t.Percent > best.Percent {
-			best = t
-		}
-	}
-	return best.Revision
-}
+func (r *drillRun) servingRevision() string { return servingRevision(r.snap) }
 
 // shiftWithin moves pct of the serving revision's share to a drill-tagged entry of
 // the same revision: the writes of a real shift with no change for users.
@@ -621,9 +436,9 @@ func (r *drillRun) restore(ctx context.Context) error {
 	}
 	return r.step(ctx, StepRestore, func(ctx context.Context) (string, error) {
 		c := r.converger()
-		start := r.d.now()
+		start := r.now()
 		detail, err := c.restoreTraffic(ctx)
-		done := r.d.now()
+		done := r.now()
 		r.svc = c.svc
 		if err != nil {
 			r.hint = r.recoverHint()
@@ -665,25 +480,23 @@ func (r *drillRun) verify(ctx context.Context) error {
 		return nil
 	}
 	return r.step(ctx, StepVerify, func(ctx context.Context) (string, error) {
-		start := r.d.now()
-		defer func() { r.rep.Timings.Verify = ms(r.d.now().Sub(start)) }()
-		cur, err := r.d.Cloud.GetService(ctx, r.o.Service)
-		if err != nil {
-			return "", err
-		}
-		want := Resolve(r.snap.Pinned(), r.snap.LatestReady)
-		version, serving := r.expectVersion(), r.snap.Serving()
+		start := r.now()
+		defer func() { r.rep.Timings.Verify = ms(r.now().Sub(start)) }()
+		c := check{url: r.baseURL, want: r.snap.Pinned(), version: r.expectVersion(), serving: r.snap.Serving()}
 		if r.conflict != "" {
 			// Another writer's split stands: check it serves, healthy.
-			want, version, serving = Resolve(cur.Traffic, cur.LatestReadyRevision), r.o.ExpectVersion, nil
+			c = check{url: r.baseURL, version: r.o.ExpectVersion}
 		}
-		if !SameSplit(cur.ActualSplit(), want) {
-			return "", fmt.Errorf("actual split %s differs from the restored %s", cur.ActualSplit(), want)
+		cur, res, err := verifyServing(ctx, r.d.Cloud, r.d.Probe, r.o.Service, c)
+		if cur != nil {
+			r.svc = cur
 		}
-		res := r.d.Probe.WaitHealthy(ctx, r.baseURL, Expect{Version: version, Revisions: serving})
-		if !res.OK {
+		if errors.Is(err, errUnhealthy) {
 			r.hint = "traffic is back on the revisions that served before the drill, but they do not answer healthy: check them (runrollback status --probe)"
 			return "", fmt.Errorf("the service did not answer healthy from a last good revision after the restore: %s", res.Detail)
+		}
+		if err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("healthy %s from %s, %d probe(s); actual split %s", res.Version, res.Revision, res.Attempts, cur.ActualSplit()), nil
 	})
@@ -702,7 +515,7 @@ func (r *drillRun) cleanup(ctx context.Context) error {
 		}
 		c := r.converger()
 		c.conflict = r.conflict
-		detail, err := c.cleanup(ctx, func() error { return r.d.Journal.Delete(r.o.Service) })
+		detail, err := c.cleanup(ctx, func() error { return r.forget(r.o.Service) })
 		r.svc = c.svc
 		if err != nil {
 			r.hint = r.recoverHint()
@@ -735,8 +548,7 @@ func (r *drillRun) after(ctx context.Context) {
 }
 
 func (r *drillRun) finish(start time.Time, result string, err error) {
-	r.skipRest()
-	r.rep.Warnings = r.warnings
+	r.skipRest(DrillSteps)
 	var errText string
 	if err != nil {
 		errText = err.Error()
@@ -745,5 +557,5 @@ func (r *drillRun) finish(start time.Time, result string, err error) {
 			r.hint = r.recoverHint()
 		}
 	}
-	conclude(r.rep, result, errText, r.hint, r.d.Calls, r.d.now().Sub(start))
+	conclude(r.rep, result, errText, r.hint, r.d.Calls, r.now().Sub(start))
 }

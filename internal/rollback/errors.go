@@ -33,16 +33,3 @@ var (
 // ErrRefused: Cloud Run refused the request in the service's current state
 // (FAILED_PRECONDITION), e.g. deleting a revision that can still receive traffic.
 var ErrRefused = errors.New("refused by Cloud Run")
-
-// refusedBeforeActing reports whether err is a refusal Cloud Run gives before it
-// changes anything (invalid, denied, conflict, quota, precondition, not found):
-// after such an error the service is as it was. Any other error from a write
-// (unavailable, deadline, an operation pending or failed) may hide a change.
-func refusedBeforeActing(err error) bool {
-	for _, refused := range []error{ErrInvalid, ErrPermission, ErrUnauthenticated, ErrConflict, ErrRefused, ErrNotFound, ErrQuota} {
-		if errors.Is(err, refused) {
-			return true
-		}
-	}
-	return false
-}

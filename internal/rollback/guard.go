@@ -21,6 +21,8 @@ type Guard struct {
 	Observe Observer
 	Now     func() time.Time
 	Calls   func() (reads, writes int64)
+	// BeforeStep, when set, runs before each step (see Drill.BeforeStep).
+	BeforeStep func(ctx context.Context, step string) error
 }
 
 // GuardOptions are the guard's inputs, validated by the caller.
@@ -35,7 +37,7 @@ type GuardOptions struct {
 	// (gcloud run deploy --no-traffic --tag TAG): it is probed on its own URL
 	// and promoted to 100% only when healthy, so users never reach a bad one.
 	Candidate string
-	// LeaseTTL default 15m; RestoreTimeout default 2m.
+	// LeaseTTL default 15m; RestoreTimeout default DefaultRestoreTimeout.
 	LeaseTTL       time.Duration
 	RestoreTimeout time.Duration
 }
@@ -47,18 +49,13 @@ const (
 )
 
 type guardRun struct {
-	g      *Guard
-	o      GuardOptions
-	rep    *Report
-	now    func() time.Time
-	svc    *Service
-	j      Journal
+	*runner
+	g    *Guard
+	o    GuardOptions
+	svc  *Service
+	hint string
+	// leased: the service may carry our lease and journal.
 	leased bool
-	hint   string
-}
-
-func (gr *guardRun) step(ctx context.Context, name string, fn func(ctx context.Context) (string, error)) error {
-	return runStep(gr.rep, gr.g.Observe, gr.now, name, func() (string, error) { return fn(ctx) })
 }
 
 // Run guards the service and returns the report: pass when healthy; fail when
@@ -66,25 +63,22 @@ func (gr *guardRun) step(ctx context.Context, name string, fn func(ctx context.C
 // stopped before changing anything; error when a rollback it started could not
 // be confirmed.
 func (g *Guard) Run(ctx context.Context, o GuardOptions) *Report {
-	now := g.Now
-	if now == nil {
-		now = time.Now
-	}
 	o.LeaseTTL = cmp.Or(o.LeaseTTL, 15*time.Minute)
-	o.RestoreTimeout = cmp.Or(o.RestoreTimeout, 2*time.Minute)
+	o.RestoreTimeout = cmp.Or(o.RestoreTimeout, DefaultRestoreTimeout)
 	o.LastGoodTag = cmp.Or(o.LastGoodTag, "last-good")
-	start := now()
-	gr := &guardRun{g: g, o: o, now: now, rep: &Report{
+	rep := &Report{
 		Schema:  ReportSchema,
 		Command: "guard",
 		Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
-	}}
+	}
+	gr := &guardRun{runner: newRunner(rep, g.Observe, g.Now, g.BeforeStep, g.Journal), g: g, o: o}
+	start := gr.now()
 	result, err := gr.run(ctx)
 	var errText string
 	if err != nil {
 		errText = errorText(ctx, err)
 	}
-	conclude(gr.rep, result, errText, gr.hint, g.Calls, now().Sub(start))
+	conclude(gr.rep, result, errText, gr.hint, g.Calls, gr.now().Sub(start))
 	return gr.rep
 }
 
@@ -123,7 +117,7 @@ func (gr *guardRun) run(ctx context.Context) (string, error) {
 		return gr.promote(ctx)
 	}
 	url := cmp.Or(gr.o.URL, gr.svc.URI)
-	_ = gr.step(ctx, StepProbe, func(ctx context.Context) (string, error) {
+	perr := gr.step(ctx, StepProbe, func(ctx context.Context) (string, error) {
 		res = g.Probe.WaitHealthy(ctx, url, Expect{Version: gr.o.ExpectVersion})
 		gr.rep.Timings.Detect = ms(res.Elapsed)
 		gr.rep.Before.Healthy, gr.rep.Before.Version, gr.rep.Before.Revision = res.OK, res.Version, res.Revision
@@ -133,7 +127,7 @@ func (gr *guardRun) run(ctx context.Context) (string, error) {
 		return fmt.Sprintf("healthy %s from %s, %d probe(s)", res.Version, res.Revision, res.Attempts), nil
 	})
 	if ctx.Err() != nil && !res.OK {
-		return ResultAborted, ctx.Err()
+		return ResultAborted, cmp.Or(ctx.Err(), perr)
 	}
 	if res.OK {
 		return gr.healthy(ctx)
@@ -149,14 +143,18 @@ func (gr *guardRun) healthy(ctx context.Context) (string, error) {
 		if gr.svc.Traffic.Equal(want) {
 			return "", nil
 		}
-		svc, err := gr.g.Cloud.UpdateTraffic(ctx, gr.o.Service, gr.svc.Etag, want)
-		if err != nil {
+		before := gr.svc
+		svc, err := gr.g.Cloud.UpdateTraffic(ctx, gr.o.Service, before.Etag, want)
+		out, cur := settle(ctx, gr.g.Cloud, gr.o.Service, before, svc, err, func(s *Service) bool { return s.Traffic.Equal(want) })
+		if cur != nil {
+			gr.svc = cur
+		}
+		if out != Applied {
 			if errors.Is(err, ErrConflict) {
 				gr.hint = "someone changed the service during the guard; the tag was not moved: run the guard again"
 			}
 			return "", err
 		}
-		gr.svc = svc
 		return fmt.Sprintf("tag %s now on %s: %s", gr.o.LastGoodTag, serving, want), nil
 	})
 	gr.rep.After = &ReportState{Traffic: gr.svc.Traffic, Healthy: true, Version: gr.rep.Before.Version, Revision: gr.rep.Before.Revision}
@@ -197,6 +195,13 @@ func MoveTag(svc *Service, tag string) (Split, string) {
 	return out, serving
 }
 
+// converger is the shared restore path on the guard's journal and its view of
+// the service.
+func (gr *guardRun) converger() *converger {
+	return &converger{cloud: gr.g.Cloud, ref: gr.o.Service, j: &gr.j, svc: gr.svc, rep: gr.rep,
+		warn: func(msg string) { gr.warn(StepRestore, msg) }}
+}
+
 // rollback restores the snapshot, or 100% to the last-good tag's revision.
 func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, error) {
 	g, ref := gr.g, gr.o.Service
@@ -211,7 +216,7 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 	}
 	if err != nil {
 		gr.hint = "no known good target, so nothing was changed: take a snapshot before deploying (runrollback snapshot --out FILE, then guard --restore-from FILE), or tag a good revision last-good"
-		gr.step(ctx, StepRestore, func(context.Context) (string, error) { return "", err })
+		_ = gr.step(ctx, StepRestore, func(context.Context) (string, error) { return "", err })
 		return ResultFail, fmt.Errorf("%v; and no rollback target: %w", failure, err)
 	}
 	for _, t := range Resolve(want, gr.svc.LatestReadyRevision) {
@@ -225,67 +230,56 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 		snap.LatestReady = ro.From.LatestReady
 	}
 	// Restore on a context a signal does not cancel: a rollback once started finishes.
-	rctx, cancel := context.WithTimeout(Urgent(context.WithoutCancel(ctx)), gr.o.RestoreTimeout)
+	rctx, cancel := urgentContext(ctx, gr.o.RestoreTimeout)
 	defer cancel()
 	// The lease and journal go on the service in the same write as the
 	// restore: users are not kept on the bad deploy for a separate write, and a
 	// drill or guard that started meanwhile makes this write's etag stale.
-	var restoreErr error
+	var restored plan
 	err = gr.step(rctx, StepRestore, func(ctx context.Context) (string, error) {
-		ann, err := gr.journal(snap)
+		ann, err := gr.journalWith(Journal{Step: StepRestore, Snapshot: snap, From: gr.svc.Traffic, Expect: want})
 		if err != nil {
 			return "", err
 		}
 		start := gr.now()
-		svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, want, ann)
-		gr.rep.Timings.Restore = ms(gr.now().Sub(start))
+		defer func() { gr.rep.Timings.Restore = ms(gr.now().Sub(start)) }()
+		restored, err = gr.restoreTo(ctx, want, ann)
 		if err != nil {
-			gr.noteOperation(err)
-			restoreErr = err
 			return "", err
 		}
-		gr.svc = svc
+		if restored.done {
+			return fmt.Sprintf("the traffic is already %s: nothing to write", want), nil
+		}
 		return fmt.Sprintf("rolled back to %s: %s (lease %s taken with it)", why, want, gr.j.ID), nil
 	})
 	if err != nil {
-		if refusedBeforeActing(err) {
-			// Nothing was written: the lease never reached the service.
-			if derr := g.Journal.Delete(ref); derr == nil {
-				gr.leased = false
-			}
-		}
-		if errors.Is(err, ErrConflict) {
+		switch {
+		case errors.Is(err, ErrConflict):
 			gr.hint = "someone else changed the service during the rollback; nothing was overwritten: check 'runrollback status'"
+			gr.forgetIfUntouched(rctx)
 			return ResultAborted, fmt.Errorf("%v; rollback not written: %w", failure, err)
-		}
-		if refusedBeforeActing(err) {
-			gr.hint = "Cloud Run refused the rollback, so nothing was changed: roll back by hand to a revision that exists (runrollback status; runrollback rollback --to REVISION)"
-			return ResultFail, fmt.Errorf("%v; the rollback was refused: %w", failure, err)
+		case gr.forgetIfUntouched(rctx):
+			gr.hint = "the rollback was not written, and a read shows the service as the guard found it, so nothing was changed: roll back by hand to a revision that exists (runrollback status; runrollback rollback --to REVISION)"
+			return ResultFail, fmt.Errorf("%v; the rollback was not written: %w", failure, err)
 		}
 		gr.hint = RecoverHint(ref, g.Journal, gr.j.Operation)
-		return ResultError, fmt.Errorf("%v; %w: %w", failure, ErrNotRestored, restoreErr)
+		return ResultError, fmt.Errorf("%v; %w: %w", failure, ErrNotRestored, err)
 	}
-	verr := gr.step(rctx, StepVerify, func(ctx context.Context) (string, error) {
+	var verr error
+	_ = gr.step(rctx, StepVerify, func(ctx context.Context) (string, error) {
 		start := gr.now()
 		defer func() { gr.rep.Timings.Verify = ms(gr.now().Sub(start)) }()
-		cur, err := g.Cloud.GetService(ctx, ref)
+		cur, r, err := verifyServing(ctx, g.Cloud, g.Probe, ref, check{url: gr.o.URL, want: want})
+		if cur != nil {
+			gr.svc = cur
+			gr.rep.After = &ReportState{Traffic: cur.Traffic, Healthy: err == nil, Version: r.Version, Revision: r.Revision}
+		}
 		if err != nil {
-			return "", err
-		}
-		resolved := Resolve(want, cur.LatestReadyRevision)
-		if !SameSplit(cur.ActualSplit(), resolved) {
-			return "", fmt.Errorf("actual split %s differs from the written %s", cur.ActualSplit(), resolved)
-		}
-		var revs []string
-		for _, t := range resolved {
-			if t.Percent > 0 {
-				revs = append(revs, t.Revision)
+			verr = err
+			if errors.Is(err, errUnhealthy) {
+				return "", fmt.Errorf("the last good revision(s) do not answer healthy either: %s", r.Detail)
 			}
-		}
-		r := g.Probe.WaitHealthy(ctx, cmp.Or(gr.o.URL, cur.URI), Expect{Revisions: revs})
-		gr.rep.After = &ReportState{Traffic: cur.Traffic, Healthy: r.OK, Version: r.Version, Revision: r.Revision}
-		if !r.OK {
-			return "", fmt.Errorf("the last good revision(s) %v do not answer healthy either: %s", revs, r.Detail)
+			return "", err
 		}
 		return fmt.Sprintf("healthy %s from %s after the rollback", r.Version, r.Revision), nil
 	})
@@ -294,7 +288,11 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 		gr.hint = RecoverHint(ref, g.Journal, "")
 		return ResultError, fmt.Errorf("%v; rolled back, but %w", failure, err)
 	}
-	if verr != nil {
+	switch {
+	case errors.Is(verr, ErrConflict):
+		gr.hint = "someone else changed the traffic after the rollback; it was left as they set it: check 'runrollback status'"
+		return ResultAborted, fmt.Errorf("%v; rolled back, but %w", failure, verr)
+	case verr != nil:
 		gr.hint = "traffic is on the last good revision(s), which do not answer healthy either: check them with 'runrollback status --probe'"
 		return ResultFail, fmt.Errorf("%v; rolled back, but %w", failure, verr)
 	}
@@ -302,10 +300,63 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 	return ResultFail, fmt.Errorf("%v; rolled back to %s in %dms", failure, strings.TrimSpace(why), gr.rep.Timings.Restore)
 }
 
-// journal saves the guard's journal locally and returns the service's
-// annotations with the lease and journal added, for the restore write.
-func (gr *guardRun) journal(target Snapshot) (map[string]string, error) {
-	return gr.journalWith(Journal{Step: StepRestore, Snapshot: target, From: gr.svc.Traffic})
+// restoreTo writes want, with the annotations ann in the same write, over the
+// service the guard read, never over anyone else's change. A journal Cloud
+// Run refuses (too large, say) never stands between users and their restore:
+// the traffic is then written alone, the local journal still kept.
+func (gr *guardRun) restoreTo(ctx context.Context, want Split, ann map[string]string) (plan, error) {
+	based := gr.svc
+	c := gr.converger()
+	decide := func(cur *Service) plan {
+		switch {
+		case cur.Traffic.Equal(want) && (ann == nil || sameAnnotations(cur.Annotations, ann)):
+			return plan{done: true}
+		case cur.Etag == based.Etag:
+			return plan{want: want, annotations: ann}
+		case cur.Traffic.Equal(want):
+			// Traffic is where we wanted it (our write applied, or someone
+			// else's): take the lease in a write of its own.
+			if ann == nil {
+				return plan{done: true}
+			}
+			based = cur
+			return plan{want: want, annotations: WithRunAnnotationsFrom(cur.Annotations, ann)}
+		}
+		return plan{stop: fmt.Errorf("%w: traffic of %q is now %s (was %s when the guard read it)", ErrConflict, gr.o.Service.Name, cur.Traffic, based.Traffic)}
+	}
+	p, err := c.restore(ctx, decide)
+	gr.svc = c.svc
+	if err != nil && ann != nil && errors.Is(err, ErrInvalid) {
+		gr.warn(StepRestore, fmt.Sprintf("Cloud Run refused the journal annotation (%v): writing the traffic alone; the local journal %s is kept", err, gr.g.Journal.Path(gr.o.Service)))
+		ann = nil
+		gr.leased = false
+		c.svc = gr.svc
+		p, err = c.restore(ctx, decide)
+		gr.svc = c.svc
+	}
+	if err == nil && ann != nil {
+		gr.leased = true
+	}
+	return p, err
+}
+
+// forgetIfUntouched deletes the local journal when a read proves the service
+// carries nothing of the run's (the restore was not applied); it reports
+// whether it did.
+func (gr *guardRun) forgetIfUntouched(ctx context.Context) bool {
+	cur, err := gr.g.Cloud.GetService(ctx, gr.o.Service)
+	if err != nil {
+		return false
+	}
+	l, _, _ := LeaseAndJournal(cur)
+	if (l != nil && l.ID == gr.j.ID) || cur.Traffic.Equal(gr.j.Expect) && !cur.Traffic.Equal(gr.j.From) {
+		return false
+	}
+	if err := gr.forget(gr.o.Service); err != nil {
+		return false
+	}
+	gr.leased = false
+	return true
 }
 
 // journalWith completes j (id, owner, times), saves it locally and returns the
@@ -314,45 +365,41 @@ func (gr *guardRun) journalWith(j Journal) (map[string]string, error) {
 	now := gr.now()
 	id := NewDrillID()
 	j.Schema, j.ID, j.Command, j.Owner, j.Started = JournalSchema, id, "guard", gr.o.Owner, now.UTC()
-	gr.j = j
 	l := Lease{ID: id, Owner: gr.o.Owner, Command: "guard", Started: now.UTC(), Expires: now.Add(gr.o.LeaseTTL).UTC()}
-	ann, err := WithRunAnnotations(gr.svc.Annotations, l, gr.j)
+	ann, err := WithRunAnnotations(gr.svc.Annotations, l, j)
 	if err != nil {
 		return nil, err
 	}
-	if err := gr.g.Journal.Save(gr.j); err != nil {
+	if err := gr.journal(j); err != nil {
 		return nil, err
 	}
-	gr.leased = true
 	return ann, nil
 }
 
-// noteOperation journals the name of an operation err says is still in
-// flight, so that recover resumes it rather than writing again.
-func (gr *guardRun) noteOperation(err error) {
-	if op := OperationName(err); op != "" {
-		gr.j.Operation = op
-		_ = gr.g.Journal.Save(gr.j)
-	}
-}
-
+// release removes the lease and journal from the service, then the local file.
 func (gr *guardRun) release(ctx context.Context) error {
-	if !gr.leased {
+	if !gr.journaled {
 		return nil
 	}
 	return gr.step(ctx, StepCleanup, func(ctx context.Context) (string, error) {
-		cur, err := gr.g.Cloud.GetService(ctx, gr.o.Service)
+		c := gr.converger()
+		d, err := c.release(ctx, func() error { return gr.forget(gr.o.Service) })
+		gr.svc = c.svc
 		if err != nil {
 			return "", err
 		}
-		if HasRunAnnotations(cur.Annotations) {
-			svc, err := gr.g.Cloud.SetAnnotations(ctx, gr.o.Service, cur.Etag, WithoutRunAnnotations(cur.Annotations))
-			if err != nil {
-				return "", fmt.Errorf("release the lease: %w", err)
-			}
-			gr.svc = svc
-		}
 		gr.leased = false
-		return "lease released", gr.g.Journal.Delete(gr.o.Service)
+		return cmp.Or(d, "no lease on the service; local journal removed"), nil
 	})
+}
+
+// WithRunAnnotationsFrom returns annotations with our keys taken from ours.
+func WithRunAnnotationsFrom(annotations, ours map[string]string) map[string]string {
+	out := WithoutRunAnnotations(annotations)
+	for k, v := range ours {
+		if isRunAnnotation(k) {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -63,6 +63,21 @@ type Journal struct {
 	// Prior is what Expect was before the latest write: if that write never
 	// applied, the service still shows Prior.
 	Prior Split `json:"prior,omitempty"`
+	// Plan lists every traffic list the run writes, in order, known before
+	// its first write: a service that shows one of them (or the snapshot's)
+	// has not been changed by anyone else, on whichever machine recover runs.
+	Plan []Split `json:"plan,omitempty"`
+}
+
+// left reports whether traffic is a state the run wrote or was about to
+// write (its plan, or its last write, applied or not).
+func (j *Journal) left(traffic Split) bool {
+	for _, s := range j.Plan {
+		if SameSplit(traffic, s) {
+			return true
+		}
+	}
+	return (j.Expect != nil && SameSplit(traffic, j.Expect)) || (j.Prior != nil && SameSplit(traffic, j.Prior))
 }
 
 // LeaseAndJournal reads our annotations from a service. Either may be nil.
@@ -107,7 +122,7 @@ func WithoutRunAnnotations(annotations map[string]string) map[string]string {
 		out = map[string]string{}
 	}
 	for k := range out {
-		if strings.HasPrefix(k, "runrollback.dev/") {
+		if isRunAnnotation(k) {
 			delete(out, k)
 		}
 	}
@@ -117,12 +132,14 @@ func WithoutRunAnnotations(annotations map[string]string) map[string]string {
 // HasRunAnnotations reports whether any key of ours is on the service.
 func HasRunAnnotations(annotations map[string]string) bool {
 	for k := range annotations {
-		if strings.HasPrefix(k, "runrollback.dev/") {
+		if isRunAnnotation(k) {
 			return true
 		}
 	}
 	return false
 }
+
+func isRunAnnotation(key string) bool { return strings.HasPrefix(key, "runrollback.dev/") }
 
 // FileJournal keeps journals as files in Dir, one per service.
 type FileJournal struct {

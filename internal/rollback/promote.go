@@ -67,57 +67,105 @@ func (gr *guardRun) promote(ctx context.Context) (string, error) {
 	if err != nil {
 		return ResultAborted, fmt.Errorf("%w: %w", ErrAborted, err)
 	}
+	// From the promotion on, a signal must not stop us half-way: finish on a
+	// context it does not cancel.
+	rctx, cancel := urgentContext(ctx, gr.o.RestoreTimeout)
+	defer cancel()
 	var promotedAt time.Time // users reach the candidate from here
+	var outcome Outcome
 	err = gr.step(ctx, StepPromote, func(ctx context.Context) (string, error) {
 		ann, err := gr.journalWith(Journal{Step: StepPromote, Snapshot: before, Expect: want, Prior: gr.svc.Traffic})
 		if err != nil {
 			return "", err
 		}
-		svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, want, ann)
+		based := gr.svc
+		svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, based.Etag, want, ann)
+		var cur *Service
+		outcome, cur = settle(rctx, g.Cloud, ref, based, svc, err, func(s *Service) bool { return s.Traffic.Equal(want) })
+		if cur != nil {
+			gr.svc = cur
+		}
+		if outcome == Applied {
+			promotedAt = gr.now()
+			gr.leased = true
+		}
 		if err != nil {
-			gr.noteOperation(err)
 			return "", err
 		}
-		promotedAt = gr.now()
-		gr.svc = svc
 		return fmt.Sprintf("candidate %s promoted: %s (lease %s taken with it)", cand, want, gr.j.ID), nil
 	})
-	if err != nil {
-		if refusedBeforeActing(err) {
-			if derr := g.Journal.Delete(ref); derr == nil {
-				gr.leased = false
-			}
-			gr.hint = "nothing was changed: " + cmp.Or(gr.hint, "check 'runrollback status' and run the guard again")
-			return ResultAborted, err
+	switch {
+	case err == nil:
+	case outcome == NotApplied:
+		if derr := gr.forget(ref); derr == nil {
+			gr.leased = false
 		}
+		gr.hint = "nothing was changed (a read shows the service as the guard found it): " + cmp.Or(gr.hint, "check 'runrollback status' and run the guard again")
+		return ResultAborted, err
+	case outcome == Applied:
+		// The promotion landed though its reply said otherwise (a lost
+		// reply, an operation poll that failed): wait for its rollout, then
+		// verify it like any other.
+		c := gr.converger()
+		werr := c.rollout(rctx, err)
+		gr.svc = c.svc
+		if werr != nil {
+			gr.hint = RecoverHint(ref, g.Journal, gr.j.Operation)
+			return ResultError, fmt.Errorf("%w: candidate %s was promoted but its rollout was not confirmed: %w", ErrNotRestored, cand, werr)
+		}
+		gr.warn(StepPromote, fmt.Sprintf("the promotion reported %v, but the service shows it: verifying", err))
+	default:
 		gr.hint = RecoverHint(ref, g.Journal, gr.j.Operation)
 		return ResultError, fmt.Errorf("%w: the promotion of %s was not confirmed: %w", ErrNotRestored, cand, err)
 	}
 
-	// From here on, a signal must not stop us half-way: finish on a context it
-	// does not cancel.
-	rctx, cancel := context.WithTimeout(Urgent(context.WithoutCancel(ctx)), gr.o.RestoreTimeout)
-	defer cancel()
-	url := cmp.Or(gr.o.URL, gr.svc.URI)
 	var vres ProbeResult
-	_ = gr.step(rctx, StepVerify, func(ctx context.Context) (string, error) {
-		vres = g.Probe.WaitHealthy(ctx, url, Expect{Version: gr.o.ExpectVersion, Revisions: []string{cand}})
-		gr.rep.Timings.Verify = ms(vres.Elapsed)
-		if !vres.OK {
-			return "", fmt.Errorf("after the promotion %s is unhealthy: %s", url, vres.Detail)
+	verr := gr.step(rctx, StepVerify, func(ctx context.Context) (string, error) {
+		cur, r, err := verifyServing(ctx, g.Cloud, g.Probe, ref, check{url: gr.o.URL, want: want, version: gr.o.ExpectVersion, serving: []string{cand}})
+		vres = r
+		gr.rep.Timings.Verify = ms(r.Elapsed)
+		if cur != nil {
+			gr.svc = cur
 		}
-		return fmt.Sprintf("healthy %s from %s on the service URL", vres.Version, vres.Revision), nil
+		if errors.Is(err, errUnhealthy) {
+			return "", fmt.Errorf("after the promotion %s is unhealthy: %s", cmp.Or(gr.o.URL, gr.svc.URI), r.Detail)
+		}
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("healthy %s from %s on the service URL", r.Version, r.Revision), nil
 	})
-	if vres.OK {
+	if errors.Is(verr, ErrConflict) {
+		// Someone moved traffic after the promotion: theirs stands.
+		gr.rep.After = &ReportState{Traffic: gr.svc.Traffic}
+		rerr := gr.release(rctx)
+		gr.hint = "someone else changed the traffic after the promotion; it was left as they set it: check 'runrollback status'"
+		if rerr != nil {
+			gr.hint = RecoverHint(ref, g.Journal, "")
+			return ResultError, fmt.Errorf("%w: %w; and the lease could not be released: %w", ErrNotRestored, verr, rerr)
+		}
+		return ResultAborted, verr
+	}
+	if verr == nil {
 		err := gr.step(rctx, StepTag, func(ctx context.Context) (string, error) {
+			c := gr.converger()
 			tagged, _ := MoveTag(gr.svc, gr.o.LastGoodTag)
-			svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, tagged, WithoutRunAnnotations(gr.svc.Annotations))
+			p, err := c.restore(ctx, func(cur *Service) plan {
+				switch {
+				case !HasRunAnnotations(cur.Annotations) && cur.Traffic.Equal(tagged):
+					return plan{done: true}
+				case cur.Traffic.Equal(want) || cur.Traffic.Equal(tagged):
+					return plan{want: tagged, annotations: WithoutRunAnnotations(cur.Annotations)}
+				}
+				return plan{stop: fmt.Errorf("%w: the traffic of %q changed after the promotion: now %s", ErrConflict, ref.Name, cur.Traffic)}
+			})
+			gr.svc = c.svc
+			_ = p
 			if err != nil {
 				return "", err
 			}
-			gr.svc = svc
 			gr.leased = false
-			return fmt.Sprintf("tag %s now on %s; lease released", gr.o.LastGoodTag, cand), g.Journal.Delete(ref)
+			return fmt.Sprintf("tag %s now on %s; lease released", gr.o.LastGoodTag, cand), gr.forget(ref)
 		})
 		gr.rep.LastGood = []string{cand}
 		gr.rep.After = &ReportState{Traffic: gr.svc.Traffic, Healthy: true, Version: vres.Version, Revision: vres.Revision}
@@ -131,22 +179,31 @@ func (gr *guardRun) promote(ctx context.Context) (string, error) {
 
 	// Promoted, then unhealthy for users: put the prior split back.
 	failure := fmt.Errorf("candidate %s was healthy on its tag URL but not for users: %s", cand, vres.Detail)
+	back := before.Pinned()
 	err = gr.step(rctx, StepRestore, func(ctx context.Context) (string, error) {
-		back := before.Pinned()
+		c := gr.converger()
 		start := gr.now()
-		svc, err := g.Cloud.UpdateTrafficAnnotated(ctx, ref, gr.svc.Etag, back, WithoutRunAnnotations(gr.svc.Annotations))
+		_, err := c.restore(ctx, func(cur *Service) plan {
+			switch {
+			case !HasRunAnnotations(cur.Annotations) && cur.Traffic.Equal(back):
+				return plan{done: true}
+			case cur.Traffic.Equal(want) || cur.Traffic.Equal(back):
+				return plan{want: back, annotations: WithoutRunAnnotations(cur.Annotations)}
+			}
+			return plan{stop: fmt.Errorf("%w: the traffic of %q changed after the promotion: now %s", ErrConflict, ref.Name, cur.Traffic)}
+		})
 		gr.rep.Timings.Restore = ms(gr.now().Sub(start))
+		gr.svc = c.svc
 		if err != nil {
 			return "", err
 		}
 		gr.rep.Exposure = Exposure{Percent: 100, MS: ms(gr.now().Sub(promotedAt))}
-		gr.svc = svc
 		gr.leased = false
-		return "prior split back: " + back.String() + "; lease released", g.Journal.Delete(ref)
+		return "prior split back: " + back.String() + "; lease released", gr.forget(ref)
 	})
 	gr.rep.LastGood = before.Serving()
 	gr.rep.After = &ReportState{Traffic: gr.svc.Traffic}
-	gr.rep.TrafficRestored = gr.svc.Traffic.Equal(before.Pinned())
+	gr.rep.TrafficRestored = gr.svc.Traffic.Equal(back)
 	if err != nil {
 		gr.hint = RecoverHint(ref, g.Journal, "")
 		if errors.Is(err, ErrConflict) {

@@ -20,6 +20,8 @@ type Recover struct {
 	Observe Observer
 	Now     func() time.Time
 	Calls   func() (reads, writes int64)
+	// BeforeStep, when set, runs before each step (see Drill.BeforeStep).
+	BeforeStep func(ctx context.Context, step string) error
 }
 
 // RecoverOptions name the service and how to probe it afterwards.
@@ -32,6 +34,8 @@ type RecoverOptions struct {
 	// recover leaves it alone unless Force.
 	Owner string
 	Force bool
+	// RestoreTimeout bounds the whole recovery. Default DefaultRestoreTimeout.
+	RestoreTimeout time.Duration
 }
 
 // errUnhealthy marks a service that was put back but does not answer healthy.
@@ -44,17 +48,16 @@ const (
 )
 
 type recoverRun struct {
+	*runner
 	rc   *Recover
 	o    RecoverOptions
-	rep  *Report
 	j    *Journal
 	svc  *Service
-	now  func() time.Time
 	hint string
 }
 
-func (rr *recoverRun) step(name string, fn func() (string, error)) error {
-	return runStep(rr.rep, rr.rc.Observe, rr.now, name, fn)
+func (rr *recoverRun) stepDo(ctx context.Context, name string, fn func() (string, error)) error {
+	return rr.step(ctx, name, func(context.Context) (string, error) { return fn() })
 }
 
 // Run recovers the service and returns the report: result pass when nothing was
@@ -62,16 +65,18 @@ func (rr *recoverRun) step(name string, fn func() (string, error)) error {
 // stands in the way (nothing of theirs is overwritten); error when something of
 // ours could not be removed.
 func (rc *Recover) Run(ctx context.Context, o RecoverOptions) *Report {
-	now := rc.Now
-	if now == nil {
-		now = time.Now
-	}
-	start := now()
-	rr := &recoverRun{rc: rc, o: o, now: now, rep: &Report{
+	rep := &Report{
 		Schema:  ReportSchema,
 		Command: "recover",
 		Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
-	}}
+	}
+	rr := &recoverRun{runner: newRunner(rep, rc.Observe, rc.Now, rc.BeforeStep, FileJournal{}), rc: rc, o: o}
+	start := rr.now()
+	// Recover puts a service back: its writes go first at the write limiter,
+	// and it ends after its budget. A signal may stop it: every action
+	// decides from the service as it is, so running it again finishes the job.
+	ctx, cancel := context.WithTimeout(Urgent(ctx), cmp.Or(o.RestoreTimeout, DefaultRestoreTimeout))
+	defer cancel()
 	err := rr.run(ctx)
 	result := ResultPass
 	switch {
@@ -87,14 +92,14 @@ func (rc *Recover) Run(ctx context.Context, o RecoverOptions) *Report {
 	if err != nil {
 		errText = err.Error()
 	}
-	conclude(rr.rep, result, errText, rr.hint, rc.Calls, now().Sub(start))
+	conclude(rr.rep, result, errText, rr.hint, rc.Calls, rr.now().Sub(start))
 	return rr.rep
 }
 
 func (rr *recoverRun) run(ctx context.Context) error {
 	rc, ref := rr.rc, rr.o.Service
 	var local *Journal
-	err := rr.step(StepJournal, func() (string, error) {
+	err := rr.stepDo(ctx, StepJournal, func() (string, error) {
 		svc, err := rc.Cloud.GetService(ctx, ref)
 		if err != nil {
 			return "", err
@@ -143,8 +148,8 @@ func (rr *recoverRun) run(ctx context.Context) error {
 	}
 	if rr.j == nil {
 		if HasRunAnnotations(rr.svc.Annotations) {
-			c := &converger{cloud: rc.Cloud, ref: ref, j: &Journal{}, svc: rr.svc, rep: rr.rep, warn: rr.warn}
-			return rr.step(StepCleanup, func() (string, error) {
+			c := &converger{cloud: rc.Cloud, ref: ref, j: &Journal{}, svc: rr.svc, rep: rr.rep, warn: rr.warnCleanup}
+			return rr.stepDo(ctx, StepCleanup, func() (string, error) {
 				return c.release(ctx, func() error { return rc.Journal.Delete(ref) })
 			})
 		}
@@ -154,15 +159,15 @@ func (rr *recoverRun) run(ctx context.Context) error {
 	if err := rr.resume(ctx); err != nil {
 		return err
 	}
-	c := &converger{cloud: rc.Cloud, ref: ref, j: rr.j, svc: rr.svc, rep: rr.rep, warn: rr.warn}
-	err = rr.step(StepRestore, func() (string, error) { return c.restoreTraffic(ctx) })
-	rr.rep.Timings.Restore = rr.lastStepMS()
+	c := &converger{cloud: rc.Cloud, ref: ref, j: rr.j, svc: rr.svc, rep: rr.rep, warn: rr.warnCleanup}
+	err = rr.stepDo(ctx, StepRestore, func() (string, error) { return c.restoreTraffic(ctx) })
+	rr.rep.Timings.Restore = rr.lastMS()
 	rr.svc = c.svc
 	if err != nil {
 		rr.hint = "run 'runrollback recover' again; if it keeps failing, check 'runrollback status'"
 		return fmt.Errorf("%w: %w", ErrNotRestored, err)
 	}
-	err = rr.step(StepCleanup, func() (string, error) {
+	err = rr.stepDo(ctx, StepCleanup, func() (string, error) {
 		return c.cleanup(ctx, func() error { return rc.Journal.Delete(ref) })
 	})
 	rr.svc = c.svc
@@ -174,8 +179,8 @@ func (rr *recoverRun) run(ctx context.Context) error {
 		rr.hint = "another writer's traffic change was kept; compare it with the snapshot and decide by hand (runrollback rollback --to REVISION)"
 		return fmt.Errorf("%w: %s", ErrConflict, c.conflict)
 	}
-	err = rr.step(StepVerify, func() (string, error) { return rr.verify(ctx) })
-	rr.rep.Timings.Verify = rr.lastStepMS()
+	err = rr.stepDo(ctx, StepVerify, func() (string, error) { return rr.verify(ctx) })
+	rr.rep.Timings.Verify = rr.lastMS()
 	rr.rep.After = &ReportState{Traffic: rr.svc.Traffic, Etag: rr.svc.Etag, Generation: rr.svc.Generation, Healthy: err == nil}
 	rr.rep.TrafficRestored = rr.svc.Traffic.Equal(rr.j.Snapshot.Traffic)
 	rr.rep.TemplateRestored = rr.svc.Template.Hash == rr.j.Snapshot.Template.Hash
@@ -188,7 +193,7 @@ func (rr *recoverRun) run(ctx context.Context) error {
 // resume waits for an operation the interrupted run left in flight, rather than
 // writing again.
 func (rr *recoverRun) resume(ctx context.Context) error {
-	return rr.step(StepOperation, func() (string, error) {
+	return rr.stepDo(ctx, StepOperation, func() (string, error) {
 		if rr.j.Operation == "" {
 			return "", nil
 		}
@@ -211,32 +216,18 @@ func (rr *recoverRun) resume(ctx context.Context) error {
 	})
 }
 
-func (rr *recoverRun) lastStepMS() int64 {
-	return rr.rep.Steps[len(rr.rep.Steps)-1].DurationMS
-}
-
-func (rr *recoverRun) warn(msg string) {
-	rr.rep.Warnings = append(rr.rep.Warnings, msg)
-	if rr.rc.Observe != nil {
-		rr.rc.Observe(Event{Time: rr.now(), Level: LevelWarn, Step: StepCleanup, Message: msg})
-	}
-}
+func (rr *recoverRun) warnCleanup(msg string) { rr.warn(StepCleanup, msg) }
 
 func (rr *recoverRun) verify(ctx context.Context) (string, error) {
-	url := cmp.Or(rr.o.URL, rr.svc.URI)
-	if url == "" || rr.rc.Probe == nil {
+	if cmp.Or(rr.o.URL, rr.svc.URI) == "" || rr.rc.Probe == nil {
 		return "", nil
 	}
-	serving := Resolve(rr.svc.Traffic, rr.svc.LatestReadyRevision)
-	var revs []string
-	for _, t := range serving {
-		if t.Percent > 0 {
-			revs = append(revs, t.Revision)
-		}
+	cur, res, err := verifyServing(ctx, rr.rc.Cloud, rr.rc.Probe, rr.o.Service, check{url: rr.o.URL, want: rr.svc.Traffic, version: rr.o.ExpectVersion})
+	if cur != nil {
+		rr.svc = cur
 	}
-	res := rr.rc.Probe.WaitHealthy(ctx, url, Expect{Version: rr.o.ExpectVersion, Revisions: revs})
-	if !res.OK {
-		return "", fmt.Errorf("%w: %s does not answer healthy: %s", errUnhealthy, url, res.Detail)
+	if err != nil {
+		return "", err
 	}
 	return fmt.Sprintf("healthy %s from %s", res.Version, res.Revision), nil
 }

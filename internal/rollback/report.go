@@ -160,25 +160,6 @@ func recordStep(rep *Report, observe Observer, name, status string, start time.T
 	observe(Event{Time: start.Add(dur), Level: level, Step: name, Message: msg, Duration: dur})
 }
 
-// runStep runs fn as step name: an error fails the step; no detail and no error
-// means there was nothing to do (skipped).
-func runStep(rep *Report, observe Observer, now func() time.Time, name string, fn func() (string, error)) error {
-	start := now()
-	if observe != nil {
-		observe(Event{Time: start, Level: LevelRun, Step: name})
-	}
-	detail, err := fn()
-	status := StepPass
-	switch {
-	case err != nil:
-		status, detail = StepFail, err.Error()
-	case detail == "":
-		status, detail = StepSkipped, "nothing to do"
-	}
-	recordStep(rep, observe, name, status, start, now().Sub(start), detail)
-	return err
-}
-
 // conclude fills a report's closing fields: the result, the error (one line)
 // and hint, the API calls, the total time, and empty lists rather than null.
 func conclude(rep *Report, result, errText, hint string, calls func() (int64, int64), total time.Duration) {

@@ -17,6 +17,8 @@ type Rollback struct {
 	Observe Observer
 	Now     func() time.Time
 	Calls   func() (reads, writes int64)
+	// BeforeStep, when set, runs before each step (see Drill.BeforeStep).
+	BeforeStep func(ctx context.Context, step string) error
 }
 
 // RollbackOptions say where to roll back to: exactly one of To, Tag, From.
@@ -27,6 +29,9 @@ type RollbackOptions struct {
 	From          *Snapshot
 	URL           string
 	ExpectVersion string
+	// RestoreTimeout bounds the write and the verify once the write is sent.
+	// Default DefaultRestoreTimeout.
+	RestoreTimeout time.Duration
 }
 
 // Steps of a rollback.
@@ -79,84 +84,120 @@ func RollbackTarget(cur *Service, o RollbackOptions) (Split, string, error) {
 
 // Run performs the rollback and returns its report.
 func (rb *Rollback) Run(ctx context.Context, o RollbackOptions) *Report {
-	now := rb.Now
-	if now == nil {
-		now = time.Now
-	}
-	start := now()
 	rep := &Report{
 		Schema:  ReportSchema,
 		Command: "rollback",
 		Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
 	}
-	stepDone := func(name, status, detail string, began time.Time) {
-		recordStep(rep, rb.Observe, name, status, began, now().Sub(began), detail)
-	}
-	finish := func(result string, err error, hint string) *Report {
-		var errText string
-		if err != nil {
-			errText = err.Error()
-		}
-		conclude(rep, result, errText, hint, rb.Calls, now().Sub(start))
-		return rep
-	}
-
-	began := now()
-	cur, err := rb.Cloud.GetService(ctx, o.Service)
+	r := newRunner(rep, rb.Observe, rb.Now, rb.BeforeStep, FileJournal{})
+	start := r.now()
+	result, hint, err := rb.run(ctx, r, o)
+	var errText string
 	if err != nil {
-		stepDone(StepRead, StepFail, err.Error(), began)
-		return finish(ResultAborted, err, "nothing was changed")
+		errText = errorText(ctx, err)
 	}
-	rep.Service.URI = cur.URI
-	rep.Before = &ReportState{Traffic: cur.Traffic, Etag: cur.Etag, Generation: cur.Generation}
-	want, why, err := RollbackTarget(cur, o)
-	if err == nil && o.To != "" {
-		err = rb.checkRevision(ctx, o.Service, o.To)
-	}
-	if err == nil {
-		err = ValidateSplit(want)
-	}
-	if err != nil {
-		stepDone(StepRead, StepFail, err.Error(), began)
-		return finish(ResultAborted, fmt.Errorf("%w: %w", ErrAborted, err), "nothing was changed")
-	}
-	for _, t := range want {
-		if t.Percent > 0 && !t.Latest {
-			rep.LastGood = append(rep.LastGood, t.Revision)
-		}
-	}
-	stepDone(StepRead, StepPass, fmt.Sprintf("%s: traffic %s; rolling back to %s: %s", cur.Ref.Name, cur.Traffic, why, want), began)
+	conclude(rep, result, errText, hint, rb.Calls, r.now().Sub(start))
+	return rep
+}
 
-	if cur.Traffic.Equal(want) && cur.Converged() {
-		stepDone(StepRestore, StepSkipped, "the split already matches: nothing to write", now())
-	} else {
-		began = now()
-		_, err := rb.Cloud.UpdateTraffic(ctx, o.Service, cur.Etag, want)
-		rep.Timings.Restore = ms(now().Sub(began))
+func (rb *Rollback) run(ctx context.Context, r *runner, o RollbackOptions) (result, hint string, err error) {
+	var cur *Service
+	var want Split
+	err = r.step(ctx, StepRead, func(ctx context.Context) (string, error) {
+		var err error
+		cur, err = rb.Cloud.GetService(ctx, o.Service)
 		if err != nil {
-			stepDone(StepRestore, StepFail, err.Error(), began)
-			switch {
-			case errors.Is(err, ErrPending):
-				return finish(ResultError, fmt.Errorf("%w: %w", ErrNotRestored, err), "the write was accepted but did not finish: check 'runrollback status', then run this rollback again")
-			case errors.Is(err, ErrConflict):
-				return finish(ResultAborted, err, "someone else changed the service since it was read; nothing was overwritten: check 'runrollback status' and run the rollback again")
+			return "", err
+		}
+		r.rep.Service.URI = cur.URI
+		r.rep.Before = &ReportState{Traffic: cur.Traffic, Etag: cur.Etag, Generation: cur.Generation}
+		var why string
+		want, why, err = RollbackTarget(cur, o)
+		if err == nil && o.To != "" {
+			err = rb.checkRevision(ctx, o.Service, o.To)
+		}
+		if err == nil {
+			err = ValidateSplit(want)
+		}
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", ErrAborted, err)
+		}
+		for _, t := range want {
+			if t.Percent > 0 && !t.Latest {
+				r.rep.LastGood = append(r.rep.LastGood, t.Revision)
 			}
-			return finish(ResultAborted, err, "nothing was changed")
 		}
-		stepDone(StepRestore, StepPass, "traffic written: "+want.String(), began)
+		return fmt.Sprintf("%s: traffic %s; rolling back to %s: %s", cur.Ref.Name, cur.Traffic, why, want), nil
+	})
+	if err != nil {
+		return ResultAborted, "nothing was changed", err
 	}
 
-	began = now()
-	res, verr := rb.verify(ctx, o, want)
-	rep.Timings.Verify = ms(now().Sub(began))
-	rep.After = &ReportState{Traffic: want, Version: res.Version, Revision: res.Revision, Healthy: verr == nil}
-	rep.TrafficRestored = verr == nil
-	if verr != nil {
-		stepDone(StepVerify, StepFail, verr.Error(), began)
-		return finish(ResultFail, verr, "the traffic was written; the revision it points at does not answer healthy: check it with 'runrollback status --probe'")
+	// Once the write is sent, finish on a context a signal does not cancel.
+	rctx, cancel := urgentContext(ctx, cmp.Or(o.RestoreTimeout, DefaultRestoreTimeout))
+	defer cancel()
+	if cur.Traffic.Equal(want) && cur.Converged() {
+		r.skip(StepRestore, "the split already matches: nothing to write")
+	} else {
+		err = r.step(ctx, StepRestore, func(ctx context.Context) (string, error) {
+			began := r.now()
+			defer func() { r.rep.Timings.Restore = ms(r.now().Sub(began)) }()
+			c := &converger{cloud: rb.Cloud, ref: o.Service, j: &Journal{}, svc: cur, rep: r.rep, warn: func(m string) { r.warn(StepRestore, m) }}
+			// Ctx, not rctx: until the write is sent, a signal may still stop it;
+			// settle and the retries run on rctx.
+			_, err := c.restore(rctx, func(now *Service) plan {
+				switch {
+				case now.Traffic.Equal(want):
+					return plan{done: true}
+				case now.Etag == cur.Etag:
+					if ctx.Err() != nil {
+						return plan{stop: ctx.Err()}
+					}
+					return plan{want: want}
+				}
+				return plan{stop: fmt.Errorf("%w: the traffic of %q is now %s (was %s when read)", ErrConflict, o.Service.Name, now.Traffic, cur.Traffic)}
+			})
+			if err != nil {
+				return "", err
+			}
+			return "traffic written: " + want.String(), nil
+		})
+		if err != nil {
+			now, rerr := rb.Cloud.GetService(rctx, o.Service)
+			switch {
+			case rerr != nil:
+				return ResultError, "the write's outcome is unknown (the service could not be read back): check 'runrollback status', then run this rollback again", fmt.Errorf("%w: %w", ErrNotRestored, err)
+			case now.Traffic.Equal(want):
+				return ResultError, "the write was accepted but its rollout was not confirmed: check 'runrollback status', then run this rollback again", fmt.Errorf("%w: %w", ErrNotRestored, err)
+			case now.Etag == cur.Etag:
+				return ResultAborted, "nothing was changed (a read shows the service as it was)", err
+			}
+			return ResultAborted, "someone else changed the service since it was read; nothing was overwritten: check 'runrollback status' and run the rollback again", err
+		}
 	}
-	stepDone(StepVerify, StepPass, fmt.Sprintf("healthy %s from %s, %d probe(s)", res.Version, res.Revision, res.Attempts), began)
-	return finish(ResultPass, nil, "")
+
+	var res ProbeResult
+	var verr error
+	_ = r.step(rctx, StepVerify, func(ctx context.Context) (string, error) {
+		began := r.now()
+		defer func() { r.rep.Timings.Verify = ms(r.now().Sub(began)) }()
+		var now *Service
+		now, res, verr = verifyServing(ctx, rb.Cloud, rb.Probe, o.Service, check{url: o.URL, want: want, version: o.ExpectVersion})
+		if verr != nil {
+			return "", verr
+		}
+		_ = now
+		return fmt.Sprintf("healthy %s from %s, %d probe(s)", res.Version, res.Revision, res.Attempts), nil
+	})
+	r.rep.After = &ReportState{Traffic: want, Version: res.Version, Revision: res.Revision, Healthy: verr == nil}
+	r.rep.TrafficRestored = verr == nil
+	switch {
+	case errors.Is(verr, ErrConflict):
+		return ResultAborted, "someone else changed the traffic after the rollback; it was left as they set it: check 'runrollback status'", verr
+	case verr != nil:
+		return ResultFail, "the traffic was written; the revision it points at does not answer healthy: check it with 'runrollback status --probe'", verr
+	}
+	return ResultPass, "", nil
 }
 
 func (rb *Rollback) checkRevision(ctx context.Context, ref ServiceRef, name string) error {
@@ -178,27 +219,4 @@ func (rb *Rollback) checkRevision(ctx context.Context, ref ServiceRef, name stri
 		names = names[:5]
 	}
 	return fmt.Errorf("service %q has no revision %q (newest: %v)", ref.Name, name, names)
-}
-
-func (rb *Rollback) verify(ctx context.Context, o RollbackOptions, want Split) (ProbeResult, error) {
-	cur, err := rb.Cloud.GetService(ctx, o.Service)
-	if err != nil {
-		return ProbeResult{}, err
-	}
-	resolved := Resolve(want, cur.LatestReadyRevision)
-	if !SameSplit(cur.ActualSplit(), resolved) {
-		return ProbeResult{}, fmt.Errorf("actual split %s differs from the written %s", cur.ActualSplit(), resolved)
-	}
-	var serving []string
-	for _, t := range resolved {
-		if t.Percent > 0 {
-			serving = append(serving, t.Revision)
-		}
-	}
-	url := cmp.Or(o.URL, cur.URI)
-	res := rb.Probe.WaitHealthy(ctx, url, Expect{Version: o.ExpectVersion, Revisions: serving})
-	if !res.OK {
-		return res, fmt.Errorf("%s did not answer healthy from %v: %s", url, serving, res.Detail)
-	}
-	return res, nil
 }
