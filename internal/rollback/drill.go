@@ -67,6 +67,7 @@ type drillRun struct {
 	touched  bool // a write that could change traffic or template was issued
 	conflict string
 	shiftAt  time.Time
+	ticket   *Ticket // the restore's write, reserved before the shift (limiter.go)
 	restored bool
 	hint     string
 	// skipWhy, once set, is why the steps after deploy do not run.
@@ -144,6 +145,8 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 	// (a signal, the deadline) does not reach.
 	rctx, cancel := urgentContext(ctx, o.RestoreTimeout)
 	defer cancel()
+	rctx = WithTicket(rctx, r.ticket)
+	defer r.ticket.Release()
 	if err != nil {
 		r.skipUntil(DrillSteps, StepRestore)
 	}
@@ -321,6 +324,15 @@ func (r *drillRun) detectTag(ctx context.Context) (string, error) {
 }
 
 func (r *drillRun) shift(ctx context.Context) (string, error) {
+	if r.ticket == nil && r.brk.exposes() {
+		// Reserve the restore's write before users are shifted: their
+		// exposure never waits for write quota.
+		t, err := ReserveWrite(ctx, r.d.Cloud)
+		if err != nil {
+			return "", err
+		}
+		r.ticket = t
+	}
 	pct := r.o.TrafficPercent
 	split := r.brk.shiftSplit(r, pct)
 	if err := r.intend(split); err != nil {

@@ -7,18 +7,16 @@ import (
 
 // Fleet drills many services at once: at most Parallel at a time, with one
 // WriteLimiter per project and region shared by every drill there, restores
-// first. Each drill is independent: one that fails or hangs never holds up
+// first, and each restore's write reserved before its drill shifts traffic. Each drill is independent: one that fails or hangs never holds up
 // another's restore.
 type Fleet struct {
 	// Drill is the template every service's drill is made from.
 	Drill Drill
 	// Parallel is how many drills run at once (default 4).
 	Parallel int
-	// WritesPerMinute and Burst set each region's write limiter; 0 writes a
-	// minute means no limit (a fake has no quota). Burst defaults to
-	// WritesPerMinute/6, at least 1: ten seconds' worth.
+	// WritesPerMinute sets each region's write limiter: at most that many
+	// writes in any minute. 0 means no limit (a fake has no quota).
 	WritesPerMinute int
-	Burst           int
 }
 
 // Run drills every service in opts and returns their reports, in order.
@@ -27,15 +25,12 @@ func (f *Fleet) Run(ctx context.Context, opts []DrillOptions) []*Report {
 	if f.Parallel == 0 {
 		parallel = 4
 	}
-	perMinute, burst := f.WritesPerMinute, f.Burst
-	if burst <= 0 {
-		burst = max(perMinute/6, 1)
-	}
+	perMinute := f.WritesPerMinute
 	limiters := map[[2]string]*WriteLimiter{}
 	for _, o := range opts {
 		k := [2]string{o.Service.Project, o.Service.Region}
 		if limiters[k] == nil && perMinute > 0 {
-			limiters[k] = NewWriteLimiter(perMinute, burst)
+			limiters[k] = NewWriteLimiter(perMinute)
 		}
 	}
 	reports := make([]*Report, len(opts))
