@@ -118,3 +118,16 @@ func TestFakeCommandSeed(t *testing.T) {
 		t.Errorf("fake --seed with a bad file: exit %d, want %d (stderr %q)", code, exitUsage, errb.String())
 	}
 }
+
+// TestFakeCommandSeedEndless starts the fake with --seed /dev/zero: it stops
+// reading at the cap and exits 2 with a clear error, printing nothing.
+func TestFakeCommandSeedEndless(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero here")
+	}
+	var out, errb strings.Builder
+	code := run(t.Context(), []string{"runrollback", "fake", "--seed", "/dev/zero"}, &out, &errb, func(string) string { return "" })
+	if code != exitUsage || !strings.Contains(errb.String(), "--seed /dev/zero") || !strings.Contains(errb.String(), "larger than 8 MiB") || out.Len() != 0 {
+		t.Errorf("fake --seed /dev/zero: exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout, and why on stderr", code, out.String(), errb.String(), exitUsage)
+	}
+}

@@ -59,9 +59,25 @@
 //   - DeleteRevision refuses (FAILED_PRECONDITION) to delete a revision that
 //     serves traffic, is tagged, is named in the desired traffic, is the
 //     latest created revision, or is the only one.
-//   - Annotations and labels under run.googleapis.com/, serving.knative.dev/,
-//     autoscaling.knative.dev/, client.knative.dev/ and cloud.googleapis.com/
-//     are refused on a service (not on its template).
+//   - A tag whose length plus the service name's exceeds 46 characters is
+//     INVALID_ARGUMENT "traffic tag 'T' and service name 'S' together are too
+//     long. Combined traffic tag and service name cannot exceed 46
+//     characters." (the tag URL's host starts with the DNS label
+//     T---S-…; the message is Cloud Run's, as gcloud prints it).
+//   - Annotations of the service and of its template follow Kubernetes
+//     rules, as the v2 Service and RevisionTemplate field comments say ("This
+//     field follows Kubernetes annotations' namespacing, limits, and rules"):
+//     a key is an optional DNS-1123 subdomain prefix (at most 253 characters)
+//     and "/", then a name of at most 63 of [A-Za-z0-9-_.], starting and
+//     ending alphanumeric; keys and values together at most 256 KiB. Keys and
+//     labels in the namespaces the same comments reserve —
+//     run.googleapis.com, cloud.googleapis.com, serving.knative.dev,
+//     autoscaling.knative.dev, and their subdomains — are refused;
+//     client.knative.dev/user-image, which gcloud leaves, is accepted. Labels
+//     follow Google Cloud's label rules (at most 64; lowercase keys and
+//     values of at most 63 characters). Violations are INVALID_ARGUMENT with a
+//     field violation on service.annotations, service.labels,
+//     service.template.annotations or service.template.labels.
 //   - Operations projects/P/locations/R/operations/ID, done when returned
 //     unless HoldOperations is on, with the Service (the Revision for
 //     DeleteRevision) as metadata and response, or an error. GetOperation,

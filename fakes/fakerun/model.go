@@ -119,37 +119,6 @@ func violation(field, format string, args ...any) *errdetails.BadRequest_FieldVi
 	return &errdetails.BadRequest_FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)}
 }
 
-// reservedPrefixes are the annotation and label namespaces Cloud Run keeps for
-// itself; the v2 API refuses them on a service.
-var reservedPrefixes = []string{
-	"run.googleapis.com/",
-	"serving.knative.dev/",
-	"autoscaling.knative.dev/",
-	"client.knative.dev/",
-	"cloud.googleapis.com/",
-}
-
-func checkReserved(svc *runpb.Service) []*errdetails.BadRequest_FieldViolation {
-	var vs []*errdetails.BadRequest_FieldViolation
-	check := func(field string, m map[string]string) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			for _, p := range reservedPrefixes {
-				if strings.HasPrefix(k, p) {
-					vs = append(vs, violation(field, "%s %q uses the reserved prefix %q, which is not allowed on a service in the v2 API.", strings.TrimPrefix(field, "service."), k, p))
-				}
-			}
-		}
-	}
-	check("service.annotations", svc.GetAnnotations())
-	check("service.labels", svc.GetLabels())
-	return vs
-}
-
 // checkTemplate validates what a new revision needs.
 func checkTemplate(tpl *runpb.RevisionTemplate) []*errdetails.BadRequest_FieldViolation {
 	if tpl == nil {
@@ -190,9 +159,16 @@ func normalizeTraffic(traffic []*runpb.TrafficTarget) []*runpb.TrafficTarget {
 	return out
 }
 
-// checkTraffic validates a (normalized) traffic list. exists reports whether
-// a short revision name exists (or is being created by the same request).
-func checkTraffic(traffic []*runpb.TrafficTarget, exists func(rev string) bool) []*errdetails.BadRequest_FieldViolation {
+// maxTagAndServiceLen bounds a tag plus the service's name: the tag URL's
+// host starts with the DNS label <tag>---<service>-<hash>, and Cloud Run
+// refuses longer pairs ("Combined traffic tag and service name cannot exceed
+// 46 characters").
+const maxTagAndServiceLen = 46
+
+// checkTraffic validates a (normalized) traffic list of service serviceID.
+// exists reports whether a short revision name exists (or is being created by
+// the same request).
+func checkTraffic(serviceID string, traffic []*runpb.TrafficTarget, exists func(rev string) bool) []*errdetails.BadRequest_FieldViolation {
 	const field = "service.traffic"
 	var vs []*errdetails.BadRequest_FieldViolation
 	var sum int32
@@ -222,6 +198,9 @@ func checkTraffic(traffic []*runpb.TrafficTarget, exists func(rev string) bool) 
 		if tag := t.GetTag(); tag != "" {
 			if !tagRE.MatchString(tag) {
 				vs = append(vs, violation(field, "Tag %q is invalid: a tag must consist of lowercase letters, digits and hyphens, start with a letter, not end with a hyphen, and be at most 46 characters long.", tag))
+			}
+			if tagRE.MatchString(tag) && len(tag)+len(serviceID) > maxTagAndServiceLen {
+				vs = append(vs, violation(field, "traffic tag '%s' and service name '%s' together are too long. Combined traffic tag and service name cannot exceed %d characters.", tag, serviceID, maxTagAndServiceLen))
 			}
 			if tags[tag] {
 				vs = append(vs, violation(field, "Multiple definitions for tag %q.", tag))

@@ -59,14 +59,14 @@ func (f *fake) create(ref serviceRef, in *runpb.Service, validateOnly bool) (*lo
 		}
 	}
 	next.Name = ref.fullName()
-	vs := checkReserved(next)
+	vs := checkMetadata(next, true)
 	newRev, err := f.planRevision(nil, ref, nil, next, false)
 	if err != nil {
 		return nil, err
 	}
 	vs = append(vs, checkTemplate(next.GetTemplate())...)
 	next.Traffic = normalizeTraffic(next.GetTraffic())
-	vs = append(vs, checkTraffic(next.Traffic, knownRevision(nil, newRev))...)
+	vs = append(vs, checkTraffic(ref.id, next.Traffic, knownRevision(nil, newRev))...)
 	if len(vs) > 0 {
 		return nil, badRequest(vs)
 	}
@@ -241,16 +241,16 @@ func (s *servicesServer) UpdateService(ctx context.Context, req *runpb.UpdateSer
 // returns the name of the revision it creates ("" for none). It normalizes
 // next.Traffic.
 func (f *fake) checkUpdate(st *service, next *runpb.Service, force bool) (string, error) {
-	vs := checkReserved(next)
 	newRev, err := f.planRevision(st, st.ref, st.svc, next, force)
 	if err != nil {
 		return "", err
 	}
+	vs := checkMetadata(next, newRev != "")
 	if newRev != "" {
 		vs = append(vs, checkTemplate(next.GetTemplate())...)
 	}
 	next.Traffic = normalizeTraffic(next.GetTraffic())
-	vs = append(vs, checkTraffic(next.Traffic, knownRevision(st, newRev))...)
+	vs = append(vs, checkTraffic(st.ref.id, next.Traffic, knownRevision(st, newRev))...)
 	if len(vs) > 0 {
 		return "", badRequest(vs)
 	}

@@ -2,6 +2,7 @@ package fakerun_test
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -425,6 +427,8 @@ func TestTrafficValidation(t *testing.T) {
 		{"tag starting with a digit", []*runpb.TrafficTarget{tagged("api-00002-def", 100, "1st")}, `Tag "1st" is invalid`},
 		{"tag ending with a hyphen", []*runpb.TrafficTarget{tagged("api-00002-def", 100, "a-")}, `Tag "a-" is invalid`},
 		{"tag too long", []*runpb.TrafficTarget{tagged("api-00002-def", 100, strings.Repeat("a", 47))}, "is invalid"},
+		{"tag and service name over 46", []*runpb.TrafficTarget{tagged("api-00002-def", 100, strings.Repeat("a", 44))},
+			"traffic tag '" + strings.Repeat("a", 44) + "' and service name 'api' together are too long. Combined traffic tag and service name cannot exceed 46 characters."},
 		{"neither revision nor LATEST", []*runpb.TrafficTarget{{Percent: 100}}, "names neither a revision nor type TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"},
 		{"REVISION without a name", []*runpb.TrafficTarget{{Type: typeRevision, Percent: 100}}, "names no revision"},
 	}
@@ -447,11 +451,12 @@ func TestTrafficValidation(t *testing.T) {
 	if got := e.get(t, apiName).GetGeneration(); got != 1 {
 		t.Errorf("generation after rejected writes = %d, want 1", got)
 	}
-	// A 46-character tag and an unspecified type naming a revision are fine.
-	ok := &runpb.TrafficTarget{Revision: "api-00002-def", Percent: 100, Tag: strings.Repeat("a", 46)}
+	// A tag of 46 characters with the service name, and an unspecified type
+	// naming a revision, are fine.
+	ok := &runpb.TrafficTarget{Revision: "api-00002-def", Percent: 100, Tag: strings.Repeat("a", 43)}
 	got, err := e.setTraffic(t, apiName, ok)
 	if err != nil {
-		t.Fatalf("UpdateService(46-character tag) = %v", err)
+		t.Fatalf("UpdateService(43-character tag on api) = %v", err)
 	}
 	if got.GetTraffic()[0].GetType() != typeRevision {
 		t.Errorf("stored type = %v, want REVISION", got.GetTraffic()[0].GetType())
@@ -463,17 +468,117 @@ func TestReservedAnnotationsAndLabels(t *testing.T) {
 	for _, svc := range []*runpb.Service{
 		{Name: apiName, Annotations: map[string]string{"run.googleapis.com/ingress": "all"}},
 		{Name: apiName, Annotations: map[string]string{"serving.knative.dev/creator": "me"}},
-		{Name: apiName, Labels: map[string]string{"autoscaling.knative.dev/maxScale": "3"}},
-		{Name: apiName, Annotations: map[string]string{"client.knative.dev/user-image": "x"}},
+		{Name: apiName, Annotations: map[string]string{"cloud.googleapis.com/location": "x"}},
+		{Name: apiName, Annotations: map[string]string{"autoscaling.knative.dev/maxScale": "3"}},
+		{Name: apiName, Labels: map[string]string{"run.googleapis.com/x": "3"}},
 	} {
 		_, err := e.update(t, &runpb.UpdateServiceRequest{Service: svc, UpdateMask: mask("annotations", "labels")})
-		wantCode(t, "UpdateService(reserved key)", err, codes.InvalidArgument, "reserved prefix")
+		wantCode(t, "UpdateService(reserved key)", err, codes.InvalidArgument, "reserved namespace")
 	}
+	// gcloud leaves client.knative.dev/user-image on the services it deploys:
+	// client.knative.dev is not reserved.
+	got, err := e.update(t, &runpb.UpdateServiceRequest{
+		Service:    &runpb.Service{Name: apiName, Annotations: map[string]string{"client.knative.dev/user-image": "us-docker.pkg.dev/p/app/api:1.1.0"}},
+		UpdateMask: mask("annotations"),
+	})
+	if err != nil || got.GetAnnotations()["client.knative.dev/user-image"] == "" {
+		t.Errorf("UpdateService(client.knative.dev/user-image) = %v, %v; want it stored", got.GetAnnotations(), err)
+	}
+	// The template is checked too, when the write builds a revision from it.
 	tpl := template("us-docker.pkg.dev/local-project/app/api:1.1.0", "APP_VERSION", "1.1.0")
 	tpl.Annotations = map[string]string{"run.googleapis.com/startup-cpu-boost": "true"}
-	if _, err := e.update(t, &runpb.UpdateServiceRequest{Service: &runpb.Service{Name: apiName, Template: tpl}, UpdateMask: mask("template")}); err != nil {
-		t.Errorf("UpdateService(template annotation run.googleapis.com/…) = %v, want nil", err)
+	_, err = e.update(t, &runpb.UpdateServiceRequest{Service: &runpb.Service{Name: apiName, Template: tpl}, UpdateMask: mask("template")})
+	st := wantCode(t, "UpdateService(template annotation run.googleapis.com/…)", err, codes.InvalidArgument, "reserved namespace")
+	if vs := fieldViolations(st); len(vs) != 1 || vs[0].GetField() != "service.template.annotations" {
+		t.Errorf("field violations = %v, want one on service.template.annotations", vs)
 	}
+}
+
+func TestAnnotationRules(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("a", n) }
+	tests := []struct {
+		name string
+		ann  map[string]string
+		want string // "" = accepted
+	}{
+		{"plain name", map[string]string{"owner": "team-a"}, ""},
+		{"prefix and name", map[string]string{"example.com/My_Name.v1": "x"}, ""},
+		{"uppercase prefix, as Kubernetes lowercases it", map[string]string{"Example.COM/x": "y"}, ""},
+		{"63-character name", map[string]string{long(63): "x"}, ""},
+		{"64-character name", map[string]string{long(64): "x"}, "name part must be no more than 63 characters"},
+		{"253-character prefix", map[string]string{strings.Repeat("a.", 126) + "a/x": "y"}, ""},
+		{"254-character prefix", map[string]string{strings.Repeat("a.", 126) + "ab/x": "y"}, "prefix part must be no more than 253 characters"},
+		{"empty prefix", map[string]string{"/x": "y"}, "prefix part must be non-empty"},
+		{"empty name", map[string]string{"example.com/": "y"}, "name part must be non-empty"},
+		{"two slashes", map[string]string{"a/b/c": "y"}, "optional DNS subdomain prefix"},
+		{"name starting with a dot", map[string]string{".x": "y"}, "must start and end with an alphanumeric character"},
+		{"name with a space", map[string]string{"a b": "y"}, "must start and end with an alphanumeric character"},
+		{"prefix with an underscore", map[string]string{"a_b.com/x": "y"}, "RFC 1123 subdomain"},
+		{"256 KiB in all", map[string]string{"a": strings.Repeat("v", 256<<10-1)}, ""},
+		{"over 256 KiB in all", map[string]string{"a": strings.Repeat("v", 128<<10), "b": strings.Repeat("v", 128<<10)}, "must have at most 262144 bytes"},
+		{"reserved subdomain", map[string]string{"foo.run.googleapis.com/x": "y"}, "reserved namespace"},
+	}
+	e := newEnv(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.get(t, apiName)
+			got, err := e.update(t, &runpb.UpdateServiceRequest{
+				Service:    &runpb.Service{Name: apiName, Etag: before.GetEtag(), Annotations: tt.ann},
+				UpdateMask: mask("annotations"),
+			})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("UpdateService(annotations) = %v, want success", err)
+				}
+				if diff := cmp.Diff(tt.ann, got.GetAnnotations()); diff != "" {
+					t.Errorf("stored annotations (-want +got):\n%s", diff)
+				}
+				return
+			}
+			st := wantCode(t, "UpdateService(annotations)", err, codes.InvalidArgument, tt.want)
+			if vs := fieldViolations(st); len(vs) == 0 || vs[0].GetField() != "service.annotations" {
+				t.Errorf("field violations = %v, want one on service.annotations", vs)
+			}
+			if after := e.get(t, apiName); after.GetEtag() != before.GetEtag() {
+				t.Errorf("a rejected write changed the service")
+			}
+		})
+	}
+}
+
+func TestLabelRules(t *testing.T) {
+	tests := []struct {
+		name   string
+		labels map[string]string
+		want   string
+	}{
+		{"fine", map[string]string{"env": "dev", "team_a-1": "", "é": "ü"}, ""},
+		{"uppercase key", map[string]string{"Env": "dev"}, "keys must start with a lowercase letter"},
+		{"key starting with a digit", map[string]string{"1env": "dev"}, "keys must start with a lowercase letter"},
+		{"dot in key", map[string]string{"app.kubernetes.io": "x"}, "keys may contain only"},
+		{"uppercase value", map[string]string{"env": "Dev"}, "values may contain only"},
+		{"64-character value", map[string]string{"env": strings.Repeat("a", 64)}, "values must be at most 63"},
+		{"64-character key", map[string]string{strings.Repeat("a", 64): ""}, "keys must be at most 63"},
+	}
+	e := newEnv(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.update(t, &runpb.UpdateServiceRequest{Service: &runpb.Service{Name: apiName, Labels: tt.labels}, UpdateMask: mask("labels")})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("UpdateService(labels) = %v, want success", err)
+				}
+				return
+			}
+			wantCode(t, "UpdateService(labels)", err, codes.InvalidArgument, tt.want)
+		})
+	}
+	many := map[string]string{}
+	for i := range 65 {
+		many[fmt.Sprintf("k%d", i)] = ""
+	}
+	_, err := e.update(t, &runpb.UpdateServiceRequest{Service: &runpb.Service{Name: apiName, Labels: many}, UpdateMask: mask("labels")})
+	wantCode(t, "UpdateService(65 labels)", err, codes.InvalidArgument, "at most 64 labels")
 }
 
 func TestUnimplemented(t *testing.T) {

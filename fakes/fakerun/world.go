@@ -94,11 +94,24 @@ func DefaultWorld() World {
 	}}
 }
 
-// LoadWorld reads a World from a JSON file. Unknown fields are an error.
+// MaxWorldBytes bounds a world file: LoadWorld reads no more than this, so
+// that a path such as /dev/zero fails at once instead of filling memory.
+const MaxWorldBytes = 8 << 20
+
+// LoadWorld reads a World from a JSON file of at most MaxWorldBytes. Unknown
+// fields are an error.
 func LoadWorld(path string) (World, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return World{}, fmt.Errorf("load world: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxWorldBytes+1))
+	if err != nil {
+		return World{}, fmt.Errorf("load world %s: %w", path, err)
+	}
+	if len(data) > MaxWorldBytes {
+		return World{}, fmt.Errorf("load world %s: the file is larger than %d MiB; a world file is JSON (see fakes/README.md)", path, MaxWorldBytes>>20)
 	}
 	w, err := ParseWorld(data)
 	if err != nil {
@@ -176,7 +189,7 @@ func (f *fake) seedService(ss SeedService) (*service, error) {
 		svc.Uri = uri
 		svc.Urls = []string{uri}
 	}
-	if vs := checkReserved(svc); len(vs) > 0 {
+	if vs := checkMetadata(svc, false); len(vs) > 0 {
 		return nil, errors.New(vs[0].GetDescription())
 	}
 	st := &service{ref: ref, seq: seq, svc: svc, revs: map[string]*revision{}}
@@ -193,7 +206,7 @@ func (f *fake) seedService(ss SeedService) (*service, error) {
 		r.rev.UpdateTime = r.rev.CreateTime
 	}
 	svc.Traffic = normalizeTraffic(seedTraffic(ss.Traffic))
-	if vs := checkTraffic(svc.Traffic, knownRevision(st, "")); len(vs) > 0 {
+	if vs := checkTraffic(ref.id, svc.Traffic, knownRevision(st, "")); len(vs) > 0 {
 		return nil, errors.New(status.Convert(badRequest(vs)).Message())
 	}
 	f.newEtag(st)

@@ -81,6 +81,23 @@ func TestLoadWorld(t *testing.T) {
 	if _, err := fakerun.LoadWorld(filepath.Join(dir, "missing.json")); err == nil {
 		t.Errorf("LoadWorld(missing) = nil, want an error")
 	}
+	// A file one byte over the cap is refused before it is parsed.
+	big := write("big.json", `{"services":[]}`+strings.Repeat(" ", fakerun.MaxWorldBytes))
+	if _, err := fakerun.LoadWorld(big); err == nil || !strings.Contains(err.Error(), "larger than 8 MiB") {
+		t.Errorf("LoadWorld(big) = %v, want an error saying it is too large", err)
+	}
+}
+
+// TestLoadWorldEndlessFile reads a world from a file that never ends: the
+// read stops at the cap.
+func TestLoadWorldEndlessFile(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero here")
+	}
+	_, err := fakerun.LoadWorld("/dev/zero")
+	if err == nil || !strings.Contains(err.Error(), "larger than 8 MiB") {
+		t.Errorf("LoadWorld(/dev/zero) = %v, want an error saying it is too large", err)
+	}
 }
 
 func TestSeedErrors(t *testing.T) {
