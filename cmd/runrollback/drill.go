@@ -26,7 +26,8 @@ the failure is detected, sends --traffic-percent of traffic to it, detects the f
 service URL, restores the exact prior split, verifies health and version, then puts the
 template back and deletes the broken revision. Interrupted, it restores first.
 
-Exit codes: 0 pass, 1 fail, 2 usage, 3 aborted safely, 4 restore not confirmed.`,
+Exit codes: 0 pass, 1 fail, 2 usage, 3 aborted safely, 4 restore not confirmed, 5 traffic back
+but something of the drill's left on the service (listed in the report's left_behind).`,
 		Flags: withGlobal(append(probeFlags(),
 			&cli.StringFlag{Name: "break", Value: "health", Usage: "how to break the revision: health, version, slow[:DURATION], flaky[:PERCENT], startup or simulate"},
 			&cli.StringSliceFlag{Name: "break-env", Usage: "`KEY=VALUE` injected into the broken revision (default RUNROLLBACK_BREAK=<mode>)"},
@@ -229,7 +230,7 @@ func (e *env) pauseHook() func(ctx context.Context, step string) error {
 		// cancel: there a signal only ends the pause, and the step goes on.
 		// Listen before telling the test we are paused, so no signal is missed.
 		var sig chan os.Signal
-		if slices.Contains([]string{rollback.StepRestore, rollback.StepVerify, rollback.StepCleanup}, step) {
+		if rollback.Protective(step) {
 			sig = make(chan os.Signal, 1)
 			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(sig)

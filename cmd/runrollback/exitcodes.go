@@ -21,7 +21,23 @@ const (
 	// exitNotRestored: the run stopped and the restore of the prior split could not be
 	// confirmed; the message says what to run (`runrollback recover`).
 	exitNotRestored = 4
+	// exitLeftBehind: users are back on the prior split, but something of the run's
+	// own stays on the service (a revision Cloud Run refused to delete, a lease that
+	// could not be removed, its break in a revision someone else deployed): the
+	// report's left_behind lists it and the hint says how to remove it. It takes
+	// precedence over 0, 1 and 3; 4 takes precedence over it.
+	exitLeftBehind = 5
 )
+
+// reportCode is the exit code of a finished report: its result's, or
+// exitLeftBehind when something of the run's stays on the service.
+func reportCode(rep *rollback.Report) int {
+	code := resultCode(rep.Result)
+	if len(rep.LeftBehind) > 0 && code != exitNotRestored {
+		return exitLeftBehind
+	}
+	return code
+}
 
 // usageError marks bad input: exit 2, nothing changed.
 type usageError struct{ err error }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/rogpeppe/go-internal/testscript"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -108,7 +110,7 @@ const (
 )
 
 // cleanDrillWrites is what a clean default drill of api writes: lease, deploy,
-// shift, restore, template, release.
+// template back, shift, restore, release.
 const cleanDrillWrites = 6
 
 func faultCases() []faultCase {
@@ -159,7 +161,7 @@ func faultCases() []faultCase {
 			}},
 		{"API", "an operation never finishes", "the restore waits for it for --restore-timeout, then exit 4 naming the operation; `recover` completes it",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.HoldOperationsAfter(3) // lease, deploy, shift finish; the restore hangs
+				f.srv.HoldOperationsAfter(4) // lease, deploy, template, shift finish; the restore hangs
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api", "--operation-timeout", "300ms", "--restore-timeout", "2s")
 				wantExit(t, r, exitNotRestored)
 				if !strings.Contains(r.rep.Hint, "runrollback recover") || !strings.Contains(r.rep.Hint, "/operations/") {
@@ -179,14 +181,14 @@ func faultCases() []faultCase {
 			}},
 		{"API", "RESOURCE_EXHAUSTED on the restore, longer than the usual retries", "the restore waits for the quota instead of giving up with users on the broken revision; the drill passes",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.FailAfter("UpdateService", 3, 8, codes.ResourceExhausted, "write quota exceeded") // lease, deploy, shift go; the restore is refused 8 times
+				f.srv.FailAfter("UpdateService", 4, 8, codes.ResourceExhausted, "write quota exceeded") // lease, deploy, template, shift go; the restore is refused 8 times
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
 				wantExit(t, r, 0)
 				nothingLost(t, f, "api", apiTraffic, apiTraffic)
 			}},
 		{"API", "the shift refused (PERMISSION_DENIED)", "exit 3; not mistaken for another writer's change; no exposure reported",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.FailAfter("UpdateService", 2, 1, codes.PermissionDenied, "denied")
+				f.srv.FailAfter("UpdateService", 3, 1, codes.PermissionDenied, "denied") // lease, deploy, template go
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
 				wantExit(t, r, exitAborted)
 				if strings.Contains(r.rep.Error, "someone else") || r.rep.Exposure.MS != 0 {
@@ -209,7 +211,7 @@ func faultCases() []faultCase {
 			}},
 		{"API", "UNAUTHENTICATED mid-run (on the shift)", "the drill stops and restores (exit 3)",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.FailAfter("UpdateService", 2, 1, codes.Unauthenticated, "token expired")
+				f.srv.FailAfter("UpdateService", 3, 1, codes.Unauthenticated, "token expired") // lease, deploy, template go
 				wantExit(t, runCLI(t.Context(), t, f, state, nil, drill, "--service", "api"), exitAborted)
 				nothingLost(t, f, "api", apiTraffic, apiTraffic)
 			}},
@@ -336,6 +338,187 @@ func faultCases() []faultCase {
 	}
 }
 
+// safetyCases are the classes of "never worse" faults: each is a way a run
+// could leave a service worse, judged by reading the service through the
+// fake's inspection API before and after.
+func safetyCases() []faultCase {
+	return []faultCase{
+		{"Outcomes", "rollback: the write applies, its reply is lost (INTERNAL)", "a read settles it: traffic moved and verified, exit 0, never \"nothing was changed\"",
+			func(t *testing.T, f *scriptFake, state string) {
+				f.srv.LoseReply("UpdateService", 1, codes.Internal)
+				r := runCLI(t.Context(), t, f, state, nil, "rollback", "--service", "api", "--to", "api-00001-abc")
+				wantExit(t, r, exitOK)
+				if strings.Contains(r.rep.Hint+r.stdout, "nothing was changed") {
+					t.Errorf("claims nothing changed: %s", r.stdout)
+				}
+				if got := trafficOf(f, "api"); got != "api-00001-abc=100" {
+					t.Errorf("traffic = %s, want api-00001-abc=100", got)
+				}
+			}},
+		{"Outcomes", "rollback refused (PERMISSION_DENIED)", "exit 3 and \"nothing was changed\", proven by a read",
+			func(t *testing.T, f *scriptFake, state string) {
+				f.srv.FailNext("UpdateService", 1, codes.PermissionDenied, "denied")
+				r := runCLI(t.Context(), t, f, state, nil, "rollback", "--service", "api", "--to", "api-00001-abc")
+				wantExit(t, r, exitAborted)
+				if !strings.Contains(r.rep.Hint, "nothing was changed") {
+					t.Errorf("hint = %q", r.rep.Hint)
+				}
+				nothingLost(t, f, "api", apiTraffic, apiTraffic)
+			}},
+		{"Outcomes", "the lease write applies, its reply is lost (INTERNAL)", "the drill goes on (the service shows the lease) and passes; the next drill is not blocked",
+			func(t *testing.T, f *scriptFake, state string) {
+				f.srv.LoseReply("UpdateService", 1, codes.Internal)
+				wantExit(t, runCLI(t.Context(), t, f, state, nil, drill, "--service", "api"), exitOK)
+				nothingLost(t, f, "api", apiTraffic, apiTraffic)
+				wantExit(t, runCLI(t.Context(), t, f, t.TempDir(), nil, drill, "--service", "api"), exitOK)
+				nothingLost(t, f, "api", apiTraffic, apiTraffic)
+			}},
+		{"Outcomes", "guard --candidate: the promotion's operation poll fails (NOT_FOUND, then UNAUTHENTICATED)", "the promotion applied: it is waited for and verified (exit 0), never \"aborted, nothing changed\"",
+			func(t *testing.T, f *scriptFake, state string) {
+				stageCandidate(t, f, "api", "api-00003-new", "candidate", map[string]string{"APP_VERSION": "1.2.0"})
+				f.srv.HoldOperations(true)
+				f.srv.FailNext("WaitOperation", 1, codes.NotFound, "operation not found")
+				f.srv.FailNext("GetOperation", 1, codes.NotFound, "operation not found")
+				f.srv.FailAfter("WaitOperation", 0, 1, codes.Unauthenticated, "token expired")
+				stop := releaseLoop(f)
+				r := runCLI(t.Context(), t, f, state, nil, "guard", "--service", "api", "--candidate", "candidate", "--expect-version", "1.2.0")
+				stop()
+				wantExit(t, r, exitOK)
+				if got := trafficOf(f, "api"); got != "api-00003-new=100@candidate, api-00003-new=0@last-good" {
+					t.Errorf("traffic = %s", got)
+				}
+				if l := leftovers(f, "api"); slices.ContainsFunc(l, func(s string) bool { return strings.HasPrefix(s, "annotation") }) {
+					t.Errorf("left: %v", l)
+				}
+			}},
+		{"Restore budget", "UNAVAILABLE for about a second on the restore write", "the restore retries with backoff for its budget: users are back, the drill passes",
+			func(t *testing.T, f *scriptFake, state string) {
+				f.srv.FailAfter("UpdateService", 4, 15, codes.Unavailable, "try again") // lease, deploy, template, shift go; 15 refusals
+				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
+				wantExit(t, r, exitOK)
+				if f.srv.Calls()["UpdateService"] < 3+15+1 {
+					t.Errorf("UpdateService calls = %d, want the 15 refusals and more", f.srv.Calls()["UpdateService"])
+				}
+				nothingLost(t, f, "api", apiTraffic, apiTraffic)
+			}},
+		{"Restore budget", "UNAVAILABLE on the restore for longer than --restore-timeout", "exit 4, the recover command in the hint; `recover` then finishes",
+			func(t *testing.T, f *scriptFake, state string) {
+				f.srv.FailAfter("UpdateService", 4, 100000, codes.Unavailable, "down") // from the restore on
+				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api", "--restore-timeout", "1s")
+				wantExit(t, r, exitNotRestored)
+				if !strings.Contains(r.rep.Hint, "runrollback recover") {
+					t.Errorf("hint = %q", r.rep.Hint)
+				}
+				f.srv.ResetFaults()
+				wantExit(t, runCLI(t.Context(), t, f, state, nil, "recover", "--service", "api"), exitOK)
+				nothingLost(t, f, "api", apiTraffic, apiTraffic)
+			}},
+		{"Restore budget", "guard: UNAVAILABLE for about a second on the rollback write", "retried for its budget: rolled back, exit 1 (the deploy was bad), lease gone",
+			func(t *testing.T, f *scriptFake, state string) {
+				snap := filepath.Join(t.TempDir(), "snap.json")
+				wantExit(t, runCLI(t.Context(), t, f, state, nil, "snapshot", "--service", "api", "--out", snap), exitOK)
+				deployOther(t, f, "api", "api-00003-bad", map[string]string{"RUNROLLBACK_BREAK": "health"})
+				f.srv.FailNext("UpdateService", 15, codes.Unavailable, "try again")
+				r := runCLI(t.Context(), t, f, state, nil, "guard", "--service", "api", "--restore-from", snap, "--retries", "1")
+				wantExit(t, r, exitFail)
+				if got, act := trafficOf(f, "api"), actualOf(f, "api"); got != apiTraffic || act != apiTraffic {
+					t.Errorf("traffic %s, actual %s; want %s", got, act, apiTraffic)
+				}
+				if rollback.HasRunAnnotations(f.srv.Service(fullName("api")).GetAnnotations()) {
+					t.Errorf("lease left")
+				}
+			}},
+		{"Left behind", "Cloud Run refuses to delete the broken revision", "not a PASS: exit 5, left_behind names the revision, the hint the command that deletes it; traffic, template and lease are back",
+			func(t *testing.T, f *scriptFake, state string) {
+				f.srv.FailNext("DeleteRevision", 1000, codes.FailedPrecondition, "Revision is still in use")
+				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
+				wantExit(t, r, exitLeftBehind)
+				if len(r.rep.LeftBehind) != 1 || !strings.Contains(r.rep.LeftBehind[0], "api-drill-") || r.rep.Result == "pass" {
+					t.Errorf("result %s, left_behind %v", r.rep.Result, r.rep.LeftBehind)
+				}
+				if !strings.Contains(r.rep.Hint, "gcloud run revisions delete api-drill-") || !strings.Contains(r.stdout, "left behind on the service") {
+					t.Errorf("hint %q; stdout:\n%s", r.rep.Hint, r.stdout)
+				}
+				if l := leftovers(f, "api"); len(l) != 1 || !strings.HasPrefix(l[0], "revision api-drill-") {
+					t.Errorf("left on api: %v, want the revision only", l)
+				}
+				if got, act := trafficOf(f, "api"), actualOf(f, "api"); got != apiTraffic || act != apiTraffic {
+					t.Errorf("traffic %s, actual %s", got, act)
+				}
+			}},
+		{"Left behind", "the lease cannot be released (PERMISSION_DENIED)", "not a PASS: exit 5, left_behind names the lease, the hint `runrollback recover`, which then removes it",
+			func(t *testing.T, f *scriptFake, state string) {
+				f.srv.FailAfter("UpdateService", 5, 1000, codes.PermissionDenied, "denied") // lease, deploy, template, shift, restore go
+				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
+				wantExit(t, r, exitLeftBehind)
+				if len(r.rep.LeftBehind) != 1 || !strings.Contains(r.rep.LeftBehind[0], "lease") || !strings.Contains(r.rep.Hint, "runrollback recover") {
+					t.Errorf("left_behind %v, hint %q", r.rep.LeftBehind, r.rep.Hint)
+				}
+				if got := trafficOf(f, "api"); got != apiTraffic {
+					t.Errorf("traffic %s", got)
+				}
+				f.srv.ResetFaults()
+				wantExit(t, runCLI(t.Context(), t, f, state, nil, "recover", "--service", "api"), exitOK)
+				nothingLost(t, f, "api", apiTraffic, apiTraffic)
+			}},
+		{"Break window", "a deploy by someone else while the template carries the break (web, LATEST), and one after it is back (checkout)", "the template carries the break for one write; a revision that copied it is named with its env, the break taken out of the template (their change kept), exit 5 with the fix; a later deploy inherits nothing (exit 3, nothing left)",
+			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "drill_concurrent_deploy.txtar") }},
+		{"Conflicts", "someone moves traffic after the restore, during verify or cleanup", "their split stands; exit 3 with the difference (was 1 in verify, 0 in cleanup)",
+			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "drill_conflict_late.txtar") }},
+	}
+}
+
+// runScript runs one script of testdata/script against its own fake.
+func runScript(t *testing.T, name string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "script", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runScripts(t, dir)
+}
+
+// stageCandidate deploys a revision with no traffic and a tag, as
+// 'gcloud run deploy --no-traffic --tag TAG' does.
+func stageCandidate(t *testing.T, f *scriptFake, service, rev, tag string, env map[string]string) {
+	t.Helper()
+	c := adapterFor(t, f)
+	ref := scriptRef(service)
+	svc, err := c.GetService(t.Context(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	traffic := append(rollback.Resolve(svc.Traffic, svc.LatestReadyRevision), rollback.Target{Revision: rev, Tag: tag})
+	if _, err := c.DeployRevision(t.Context(), ref, svc.Etag, rollback.Deploy{Revision: rev, Env: env, Traffic: traffic}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deployOther plays a deploy workflow: a revision from the current template
+// with env changes, sent 100% of traffic (tags stay where they were).
+func deployOther(t *testing.T, f *scriptFake, service, rev string, env map[string]string) {
+	t.Helper()
+	c := adapterFor(t, f)
+	ref := scriptRef(service)
+	svc, err := c.GetService(t.Context(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	traffic := rollback.Split{{Revision: rev, Percent: 100}}
+	for _, x := range rollback.Resolve(svc.Traffic, svc.LatestReadyRevision) {
+		if x.Tag != "" {
+			traffic = append(traffic, rollback.Target{Revision: x.Revision, Tag: x.Tag})
+		}
+	}
+	if _, err := c.DeployRevision(t.Context(), ref, svc.Etag, rollback.Deploy{Revision: rev, Env: env, Traffic: traffic}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func pinTarget(rev string, pct int32) *runpb.TrafficTarget {
 	return &runpb.TrafficTarget{Type: runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION, Revision: rev, Percent: pct}
 }
@@ -397,7 +580,7 @@ func adapterFor(t *testing.T, f *scriptFake) *cloudrun.Client {
 // TestFaultMatrix runs every case of the fault matrix against its own fake.
 // With -update-reliability it writes RELIABILITY.md from the results.
 func TestFaultMatrix(t *testing.T) {
-	cases := append(faultCases(), probeCases()...)
+	cases := append(append(faultCases(), safetyCases()...), probeCases()...)
 	results := make([]bool, len(cases))
 	t.Run("cases", func(t *testing.T) {
 		for i, tc := range cases {
@@ -460,3 +643,43 @@ Probe classification, hardening and parsing are also covered by the unit tests o
 ` + "`internal/probe`" + ` (each outcome, the three health formats, tokens only to allowed hosts); the
 adapter's retry, lost-reply and operation-polling logic by ` + "`internal/cloudrun`" + `'s tests.
 `
+
+// Script commands of the safety battery, beside the shared ones.
+func init() {
+	// template SERVICE KEY[=VALUE]: the service's template sets env KEY (to VALUE).
+	scriptCmds["template"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: template SERVICE KEY[=VALUE]")
+		}
+		svc := fakeOf(ts).srv.Service(fullName(args[0]))
+		k, v, hasValue := strings.Cut(args[1], "=")
+		found := false
+		for _, e := range svc.GetTemplate().GetContainers()[0].GetEnv() {
+			if e.GetName() == k && (!hasValue || e.GetValue() == v) {
+				found = true
+			}
+		}
+		if found == neg {
+			ts.Fatalf("template of %s: env %s set = %v, want %v (env %v)", args[0], args[1], found, !neg, svc.GetTemplate().GetContainers()[0].GetEnv())
+		}
+	}
+	// revision SERVICE PATTERN: a revision of the service has a name that
+	// matches PATTERN (a regular expression).
+	scriptCmds["revision"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: revision SERVICE PATTERN")
+		}
+		var names []string
+		found := false
+		for _, r := range fakeOf(ts).srv.Revisions(fullName(args[0])) {
+			name := shortResource(r.GetName())
+			names = append(names, name)
+			if ok, _ := regexp.MatchString(args[1], name); ok {
+				found = true
+			}
+		}
+		if found == neg {
+			ts.Fatalf("revisions of %s: %v; want one matching %q: %v", args[0], names, args[1], !neg)
+		}
+	}
+}

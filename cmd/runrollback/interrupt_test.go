@@ -26,7 +26,6 @@ func interruptScripts(t *testing.T, kind string) string {
 	// LATEST resolves to the fresh revision Cloud Run builds from the original template.
 	web := service{"web", "LATEST=100", "web-000[0-9][0-9]-[a-z0-9]+=100"}
 	checkout := service{"checkout", "checkout-00002-bbb=90, checkout-00003-ccc=10@canary", "checkout-00002-bbb=90, checkout-00003-ccc=10@canary"}
-	restoring := []string{rollback.StepRestore, rollback.StepVerify, rollback.StepCleanup}
 
 	after := func(s service) string {
 		return fmt.Sprintf("traffic %s '%s'\nactual %s '%s'\nclean %s\n", s.name, s.traffic, s.name, s.actual, s.name)
@@ -52,7 +51,7 @@ func interruptScripts(t *testing.T, kind string) string {
 				// During restore, verify and cleanup it does not abandon them:
 				// the drill completes, exit 0.
 				neg, code := "! ", exitAborted
-				if slices.Contains(restoring, step) {
+				if slices.Contains([]string{rollback.StepRestore, rollback.StepVerify, rollback.StepCleanup}, step) {
 					neg, code = "", exitOK
 				}
 				signal := map[string]string{"INT": "kill -INT drill", "TERM": "term"}[kind]

@@ -71,7 +71,7 @@ func progress(w io.Writer, tty, color, verbose bool) rollback.Observer {
 // the text verdict, --report, --junit, the GitHub step summary) and returns the
 // error that carries the exit code.
 func (e *env) finishReport(g globalOpts, rep *rollback.Report) error {
-	rep.ExitCode = resultCode(rep.Result)
+	rep.ExitCode = reportCode(rep)
 	var errs []error
 	switch g.output {
 	case "json":
@@ -137,7 +137,10 @@ func (e *env) finishFleet(g globalOpts, reports []*rollback.Report) error {
 	overall := rollback.OverallResult(reports)
 	code := resultCode(overall)
 	for _, r := range reports {
-		r.ExitCode = resultCode(r.Result)
+		r.ExitCode = reportCode(r)
+		if r.ExitCode == exitLeftBehind && code != exitNotRestored {
+			code = exitLeftBehind
+		}
 	}
 	fleet := &report.Fleet{Schema: rollback.ReportSchema, Command: "test", Result: overall, ExitCode: code, Reports: reports}
 	var errs []error

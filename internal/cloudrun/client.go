@@ -500,6 +500,9 @@ func (c *Client) DeployRevision(ctx context.Context, ref rollback.ServiceRef, et
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"template", "traffic"}},
 	}
 	return c.update(ctx, op, ref, req, func(s *runpb.Service) bool {
+		if d.Revision == "" {
+			return templateHash(s.GetTemplate()) == templateHash(tmpl) && sameTraffic(pt)(s)
+		}
 		return s.GetTemplate().GetRevision() == d.Revision && sameTraffic(pt)(s)
 	})
 }

@@ -150,8 +150,9 @@ func decodeTemplate(t rollback.Template) (*runpb.RevisionTemplate, error) {
 	return &tmpl, nil
 }
 
-// applyDeploy changes a template as a Deploy asks: a fixed revision name, env
-// values set in the first container, and the image replaced.
+// applyDeploy changes a template as a Deploy asks: a fixed revision name (or
+// none), env values set or removed in the first container, and the image
+// replaced.
 func applyDeploy(tmpl *runpb.RevisionTemplate, d rollback.Deploy) error {
 	if len(tmpl.GetContainers()) == 0 {
 		return fmt.Errorf("the service's template has no container")
@@ -173,6 +174,7 @@ func applyDeploy(tmpl *runpb.RevisionTemplate, d rollback.Deploy) error {
 			c.Env = append(c.Env, &runpb.EnvVar{Name: k, Values: &runpb.EnvVar_Value{Value: d.Env[k]}})
 		}
 	}
+	c.Env = slices.DeleteFunc(c.Env, func(e *runpb.EnvVar) bool { return slices.Contains(d.Unset, e.GetName()) })
 	return nil
 }
 

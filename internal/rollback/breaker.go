@@ -1,6 +1,7 @@
 package rollback
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,9 @@ type breaker interface {
 	deploy(ctx context.Context, r *drillRun) (string, error)
 	// deploySplit is the traffic deploy writes.
 	deploySplit(r *drillRun) Split
+	// templateSplit is the traffic written with the pre-drill template, right
+	// after deploy; nil when deploy changed no template.
+	templateSplit(r *drillRun) Split
 	detectTag(ctx context.Context, r *drillRun) (string, error)
 	// shiftSplit is the traffic the shift writes.
 	shiftSplit(r *drillRun, pct int32) Split
@@ -52,6 +56,38 @@ func (revisionBreak) deploy(ctx context.Context, r *drillRun) (string, error) {
 	r.svc = svc
 	r.tagURL = tagURI(svc, r.tag)
 	return fmt.Sprintf("revision %s deployed at 0%% with tag %s (%s)", r.broken, r.tag, describeBreak(r.o.Break)), nil
+}
+
+func (revisionBreak) templateSplit(r *drillRun) Split { return r.brk.deploySplit(r) }
+
+// untemplate takes the break out of the template again as soon as the broken
+// revision exists, with traffic: the service's template carries the break for
+// one operation only, so a deploy by someone else (which copies the template)
+// is unlikely to inherit it, and the broken revision, no longer the latest,
+// can be deleted at cleanup. It returns the revision Cloud Run built.
+func (r *drillRun) untemplate(ctx context.Context) (string, error) {
+	traffic := r.brk.templateSplit(r)
+	if err := r.intend(traffic); err != nil {
+		return "", err
+	}
+	d := r.j.Mark.undo()
+	d.Traffic = traffic
+	before := r.svc
+	svc, err := r.d.Cloud.DeployRevision(ctx, r.o.Service, before.Etag, d)
+	out, cur := settle(ctx, r.d.Cloud, r.o.Service, before, svc, err, func(s *Service) bool { return s.Template.Hash == r.snap.Template.Hash })
+	if cur != nil {
+		r.svc = cur
+	}
+	if out != Applied {
+		return "", fmt.Errorf("write the pre-drill template back: %w", err)
+	}
+	if err != nil {
+		r.warn(StepDeploy, fmt.Sprintf("writing the pre-drill template back reported %v, but the service shows it", err))
+	}
+	fresh := r.svc.LatestCreatedRevision
+	r.rep.RevisionsCreated = appendNew(r.rep.RevisionsCreated, fresh)
+	r.tagURL = cmp.Or(tagURI(r.svc, r.tag), r.tagURL)
+	return fmt.Sprintf("the pre-drill template written back as revision %s: the template carried the break for one write; %s is no longer the latest revision", fresh, r.broken), nil
 }
 
 func (revisionBreak) deploySplit(r *drillRun) Split {
@@ -133,6 +169,11 @@ func (startupBreak) deploy(ctx context.Context, r *drillRun) (string, error) {
 	return fmt.Sprintf("Cloud Run refused revision %s as expected; the split never moved (%s)", r.broken, cur.ActualSplit()), nil
 }
 
+// templateSplit: the template carries the break although the revision never
+// started; it is written back with traffic that no longer names the broken
+// revision (Cloud Run refuses any write whose traffic names it).
+func (startupBreak) templateSplit(r *drillRun) Split { return r.snap.Pinned() }
+
 // simulateBreak deploys nothing: it tags the serving revision and runs every
 // later step with a synthetic failure, so permissions, API writes and timings
 // are exercised with no user impact.
@@ -143,6 +184,8 @@ func (simulateBreak) exposes() bool { return false }
 func (simulateBreak) deploySplit(r *drillRun) Split {
 	return append(slices.Clone(r.snap.Pinned()), Target{Revision: r.servingRevision(), Tag: r.tag})
 }
+
+func (simulateBreak) templateSplit(*drillRun) Split { return nil }
 
 func (simulateBreak) deploy(ctx context.Context, r *drillRun) (string, error) {
 	serving := r.servingRevision()

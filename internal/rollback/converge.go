@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // converger is the one restore path of every command. It keeps its view of the
@@ -25,8 +27,10 @@ type converger struct {
 	// conflict, when set, says another writer changed the traffic during the run
 	// and their change was kept: the run ends aborted, with this as the diff.
 	conflict string
-	// left lists what of the run's could not be removed from the service.
-	left []string
+	// left lists what of the run's could not be removed from the service;
+	// fixes say how to remove it.
+	left  []string
+	fixes []string
 }
 
 // maxConflicts bounds how often one action decides again after someone else's
@@ -307,35 +311,12 @@ func orUnknown(s Split) string {
 func (c *converger) cleanup(ctx context.Context, forget func() error) (string, error) {
 	var done []string
 	snap := c.j.Snapshot
-	for attempt := 0; ; attempt++ {
-		if attempt > maxConflicts {
-			return "", fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
-		}
-		tmpl := c.svc.Template
-		if !c.j.TemplateChanged || tmpl.Hash == snap.Template.Hash {
-			break
-		}
-		if c.j.BrokenRevision == "" || tmpl.Revision != c.j.BrokenRevision {
-			c.warn(fmt.Sprintf("the template of %q changed since the run, and not to the run's revision: left as it is", c.ref.Name))
-			break
-		}
-		before := c.svc.LatestCreatedRevision
-		err := c.send(ctx, func(etag string) (*Service, error) {
-			return c.cloud.ReplaceTemplate(ctx, c.ref, etag, snap.Template, c.svc.Traffic)
-		}, func(s *Service) bool { return s.Template.Hash == snap.Template.Hash })
-		if errors.Is(err, errChanged) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("%w: the template still builds the broken revision: %w", ErrNotRestored, err)
-		}
-		if c.svc.LatestCreatedRevision != before {
-			c.rep.RevisionsCreated = appendNew(c.rep.RevisionsCreated, c.svc.LatestCreatedRevision)
-			done = append(done, "template restored as fresh revision "+c.svc.LatestCreatedRevision)
-		} else {
-			done = append(done, "template restored")
-		}
-		break
+	d, err := c.untemplate(ctx)
+	if err != nil {
+		return "", err
+	}
+	if d != "" {
+		done = append(done, d)
 	}
 	for attempt := 0; c.conflict == "" && c.svc.Traffic.Equal(snap.Pinned()) && !c.svc.Traffic.Equal(snap.Traffic); attempt++ {
 		if attempt > maxConflicts {
@@ -351,17 +332,108 @@ func (c *converger) cleanup(ctx context.Context, forget func() error) (string, e
 		}
 		done = append(done, "traffic list written verbatim: "+snap.Traffic.String())
 	}
+	c.findBreaks(ctx)
 	if d := c.deleteBroken(ctx); d != "" {
 		done = append(done, d)
 	}
-	d, err := c.release(ctx, forget)
+	d, err = c.release(ctx, forget)
 	if err != nil {
 		return "", err
 	}
 	if d != "" {
 		done = append(done, d)
 	}
+	if c.conflict == "" && !c.svc.Traffic.Equal(snap.Traffic) && !c.svc.Traffic.Equal(snap.Pinned()) {
+		// Someone changed the traffic after the restore: theirs stands.
+		c.conflict = fmt.Sprintf("someone else changed the traffic of %q after it was restored: restored %s, now %s; left as they set it", c.ref.Name, snap.Traffic, c.svc.Traffic)
+	}
 	return strings.Join(done, "; "), nil
+}
+
+// untemplate makes sure the template no longer carries the run's break. The
+// break is taken out of whatever template carries it, the run's own or one
+// someone else deployed from it (their other changes stay); a template that
+// changed in another way is left as it is.
+func (c *converger) untemplate(ctx context.Context) (string, error) {
+	snap := c.j.Snapshot
+	for attempt := 0; ; attempt++ {
+		if attempt > maxConflicts {
+			return "", fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
+		}
+		tmpl := c.svc.Template
+		var write func(etag string) (*Service, error)
+		theirs := tmpl.Revision != c.j.BrokenRevision
+		switch {
+		case !c.j.TemplateChanged || tmpl.Hash == snap.Template.Hash:
+			return "", nil
+		case c.j.Mark.In(tmpl.Env, tmpl.Image):
+			d := c.j.Mark.undo()
+			d.Traffic = c.svc.Traffic
+			write = func(etag string) (*Service, error) { return c.cloud.DeployRevision(ctx, c.ref, etag, d) }
+		case !theirs && len(snap.Template.Raw) > 0:
+			write = func(etag string) (*Service, error) {
+				return c.cloud.ReplaceTemplate(ctx, c.ref, etag, snap.Template, c.svc.Traffic)
+			}
+		default:
+			c.warn(fmt.Sprintf("the template of %q changed since the run, and not to the run's revision: left as it is", c.ref.Name))
+			return "", nil
+		}
+		before := c.svc.LatestCreatedRevision
+		err := c.send(ctx, write, func(s *Service) bool { return !c.j.Mark.In(s.Template.Env, s.Template.Image) && s.Template.Hash != tmpl.Hash })
+		if errors.Is(err, errChanged) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("%w: the template still carries the break (%s): %w", ErrNotRestored, c.j.Mark, err)
+		}
+		fresh := ""
+		if c.svc.LatestCreatedRevision != before {
+			fresh = c.svc.LatestCreatedRevision
+			c.rep.RevisionsCreated = appendNew(c.rep.RevisionsCreated, fresh)
+		}
+		switch {
+		case theirs:
+			c.warn(fmt.Sprintf("the template of %q, deployed by someone else from the drill's, carried the break (%s): taken out, their other changes kept, as revision %s", c.ref.Name, c.j.Mark, fresh))
+			return "the break taken out of another writer's template as revision " + fresh, nil
+		case fresh != "":
+			return "template restored as fresh revision " + fresh, nil
+		}
+		return "template restored", nil
+	}
+}
+
+// findBreaks lists, as left behind, every revision other than the run's own
+// that carries the run's break: someone deployed from the template while it
+// carried it. Their revisions are theirs to remove; the report says which,
+// with the env, and whether users reach them.
+func (c *converger) findBreaks(ctx context.Context) {
+	if c.j.Mark == nil {
+		return
+	}
+	revs, err := c.cloud.ListRevisions(ctx, c.ref)
+	if err != nil {
+		c.warn(fmt.Sprintf("could not list the revisions of %q to look for the break in them: %v", c.ref.Name, err))
+		return
+	}
+	for _, r := range revs {
+		if r.Name == c.j.BrokenRevision || r.Name == c.j.Snapshot.Template.Revision || !c.j.Mark.In(r.Env, r.Image) {
+			continue
+		}
+		if !c.j.Started.IsZero() && r.CreateTime.Before(c.j.Started.Add(-time.Minute)) {
+			continue // older than the run: not from its template
+		}
+		var pct int32
+		for _, st := range c.svc.TrafficStatuses {
+			if st.Revision == r.Name {
+				pct += st.Percent
+			}
+		}
+		fix := fmt.Sprintf("redeploy without it (gcloud run services update %s --region %s --remove-env-vars %s)", c.ref.Name, c.ref.Region, strings.Join(slices.Sorted(maps.Keys(c.j.Mark.Env)), ","))
+		if pct > 0 {
+			fix = "move users off it (runrollback rollback --service " + c.ref.Name + " --to " + servingRevision(c.j.Snapshot) + "), then " + fix
+		}
+		c.leaveFix(fmt.Sprintf("the break (%s) in revision %s, deployed by someone else from the drill's template, serving %d%%", c.j.Mark, r.Name, pct), fix)
+	}
 }
 
 // deleteBroken deletes the run's broken revision when nothing routes to it,
@@ -374,7 +446,8 @@ func (c *converger) deleteBroken(ctx context.Context) string {
 	case c.j.KeepRevision:
 		return "kept revision " + b + " (--keep-revision)"
 	case slices.ContainsFunc(c.svc.Traffic, func(t Target) bool { return t.Revision == b }):
-		c.leave(fmt.Sprintf("revision %s (still named in the traffic of %q)", b, c.ref.Name))
+		c.leaveFix(fmt.Sprintf("revision %s (still named in the traffic of %q)", b, c.ref.Name),
+			fmt.Sprintf("once nothing routes to it: gcloud run revisions delete %s --region %s", b, c.ref.Region))
 		return ""
 	}
 	for attempt := 0; ; attempt++ {
@@ -389,19 +462,25 @@ func (c *converger) deleteBroken(ctx context.Context) string {
 			}
 		}
 		if !transient(err) {
-			c.leave(fmt.Sprintf("revision %s (Cloud Run refused to delete it: %v)", b, err))
+			c.leaveFix(fmt.Sprintf("revision %s (Cloud Run refused to delete it: %v)", b, err),
+				fmt.Sprintf("gcloud run revisions delete %s --region %s", b, c.ref.Region))
 			return ""
 		}
 		if perr := pause(ctx, attempt); perr != nil {
-			c.leave(fmt.Sprintf("revision %s (could not be deleted: %v)", b, err))
+			c.leaveFix(fmt.Sprintf("revision %s (could not be deleted: %v)", b, err),
+				fmt.Sprintf("gcloud run revisions delete %s --region %s", b, c.ref.Region))
 			return ""
 		}
 	}
 }
 
-// leave records something of the run's that stays on the service.
-func (c *converger) leave(what string) {
+// leaveFix records something of the run's that stays on the service, and
+// what removes it.
+func (c *converger) leaveFix(what, fix string) {
 	c.left = append(c.left, what)
+	if fix != "" {
+		c.fixes = append(c.fixes, fix)
+	}
 	c.warn("left behind: " + what)
 }
 
@@ -422,7 +501,11 @@ func (c *converger) release(ctx context.Context, forget func() error) (string, e
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("%w: remove the lease and journal annotations: %w", ErrNotRestored, err)
+			// Users are not affected; the lease only blocks later runs
+			// until it expires. The local journal stays for recover.
+			c.leaveFix(fmt.Sprintf("the lease and journal annotations on %q (could not be removed: %v)", c.ref.Name, err),
+				fmt.Sprintf("runrollback recover --project %s --region %s --service %s", c.ref.Project, c.ref.Region, c.ref.Name))
+			return "", nil
 		}
 		done = "lease released"
 	}

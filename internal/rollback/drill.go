@@ -72,6 +72,9 @@ type drillRun struct {
 	hint     string
 	// skipWhy, once set, is why the steps after deploy do not run.
 	skipWhy string
+	// left lists what of the drill's stays on the service; fixes say how to
+	// remove it.
+	left, fixes []string
 }
 
 func (d *Drill) now() time.Time {
@@ -245,6 +248,9 @@ func (r *drillRun) lease(ctx context.Context) (string, error) {
 		Step: StepLease, Snapshot: r.snap, BrokenRevision: r.broken, Tag: r.tag, KeepRevision: r.o.KeepRevision,
 		TemplateChanged: r.broken != "",
 	}
+	if r.broken != "" {
+		j.Mark = markOf(r.o.Break, r.snap.Template)
+	}
 	j.Plan = append(j.Plan, r.brk.deploySplit(r))
 	if r.o.TrafficPercent > 0 {
 		j.Plan = append(j.Plan, r.brk.shiftSplit(r, r.o.TrafficPercent))
@@ -294,24 +300,39 @@ func (r *drillRun) forward(ctx context.Context) error {
 		fn   func(context.Context) (string, error)
 	}{
 		{StepDeploy, r.deploy},
+		{StepTemplate, r.untemplate},
 		{StepDetectTag, r.detectTag},
 		{StepShift, r.shift},
 		{StepDetect, r.detect},
 	}
 	for _, s := range steps {
-		why := r.skipWhy
-		if why == "" && r.o.TrafficPercent == 0 && (s.name == StepShift || s.name == StepDetect) {
+		var why string
+		switch {
+		case s.name == StepTemplate && r.brk.templateSplit(r) == nil:
+			why = "nothing deployed: the template never changed"
+		case s.name == StepTemplate:
+		case r.skipWhy != "":
+			why = r.skipWhy
+		case r.o.TrafficPercent == 0 && (s.name == StepShift || s.name == StepDetect):
 			why = "--traffic-percent 0"
 		}
 		if why != "" {
 			r.skip(s.name, why)
 			continue
 		}
-		if err := r.step(ctx, s.name, s.fn); err != nil {
+		sctx := ctx
+		if Protective(s.name) {
+			// Taking the break out of the template is part of putting the
+			// service back: a signal does not stop it half-way.
+			var cancel context.CancelFunc
+			sctx, cancel = urgentContext(ctx, r.o.RestoreTimeout)
+			defer cancel()
+		}
+		if err := r.step(sctx, s.name, s.fn); err != nil {
 			return err
 		}
 	}
-	return nil
+	return ctx.Err()
 }
 
 func (r *drillRun) deploy(ctx context.Context) (string, error) { return r.brk.deploy(ctx, r) }
@@ -503,11 +524,17 @@ func (r *drillRun) verify(ctx context.Context) error {
 		if cur != nil {
 			r.svc = cur
 		}
-		if errors.Is(err, errUnhealthy) {
+		switch {
+		case errors.Is(err, ErrConflict):
+			// Someone moved traffic after our restore: theirs stands.
+			r.conflict = err.Error()
+			return "", err
+		case errors.Is(err, errUnhealthy) && r.conflict != "":
+			return "", fmt.Errorf("the split another writer set does not answer healthy: %s", res.Detail)
+		case errors.Is(err, errUnhealthy):
 			r.hint = "traffic is back on the revisions that served before the drill, but they do not answer healthy: check them (runrollback status --probe)"
 			return "", fmt.Errorf("the service did not answer healthy from a last good revision after the restore: %s", res.Detail)
-		}
-		if err != nil {
+		case err != nil:
 			return "", err
 		}
 		return fmt.Sprintf("healthy %s from %s, %d probe(s); actual split %s", res.Version, res.Revision, res.Attempts, cur.ActualSplit()), nil
@@ -529,6 +556,11 @@ func (r *drillRun) cleanup(ctx context.Context) error {
 		c.conflict = r.conflict
 		detail, err := c.cleanup(ctx, func() error { return r.forget(r.o.Service) })
 		r.svc = c.svc
+		r.left, r.fixes = append(r.left, c.left...), append(r.fixes, c.fixes...)
+		if r.conflict == "" && c.conflict != "" {
+			r.conflict = c.conflict
+			r.warn(StepCleanup, c.conflict)
+		}
 		if err != nil {
 			r.hint = r.recoverHint()
 			return "", err
@@ -569,5 +601,6 @@ func (r *drillRun) finish(start time.Time, result string, err error) {
 			r.hint = r.recoverHint()
 		}
 	}
+	result, errText, r.hint = withLeft(r.rep, result, errText, r.hint, r.left, r.fixes)
 	conclude(r.rep, result, errText, r.hint, r.d.Calls, r.now().Sub(start))
 }

@@ -56,6 +56,8 @@ type guardRun struct {
 	hint string
 	// leased: the service may carry our lease and journal.
 	leased bool
+	// left lists what of the guard's stays on the service.
+	left, fixes []string
 }
 
 // Run guards the service and returns the report: pass when healthy; fail when
@@ -78,6 +80,7 @@ func (g *Guard) Run(ctx context.Context, o GuardOptions) *Report {
 	if err != nil {
 		errText = errorText(ctx, err)
 	}
+	result, errText, gr.hint = withLeft(gr.rep, result, errText, gr.hint, gr.left, gr.fixes)
 	conclude(gr.rep, result, errText, gr.hint, g.Calls, gr.now().Sub(start))
 	return gr.rep
 }
@@ -385,6 +388,7 @@ func (gr *guardRun) release(ctx context.Context) error {
 		c := gr.converger()
 		d, err := c.release(ctx, func() error { return gr.forget(gr.o.Service) })
 		gr.svc = c.svc
+		gr.left, gr.fixes = append(gr.left, c.left...), append(gr.fixes, c.fixes...)
 		if err != nil {
 			return "", err
 		}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -54,6 +55,9 @@ type Journal struct {
 	// TemplateChanged says the run wrote a template (deploy), so the
 	// snapshot's template must be written back.
 	TemplateChanged bool `json:"template_changed,omitempty"`
+	// Mark is the break the run put in the template, and how to take it out
+	// of whatever template carries it.
+	Mark *Mark `json:"mark,omitempty"`
 	// From is the traffic a guard found (the bad deploy's): recover may replace
 	// it with the snapshot's, because that is what the guard set out to do.
 	From Split `json:"from,omitempty"`
@@ -78,6 +82,82 @@ func (j *Journal) left(traffic Split) bool {
 		}
 	}
 	return (j.Expect != nil && SameSplit(traffic, j.Expect)) || (j.Prior != nil && SameSplit(traffic, j.Prior))
+}
+
+// Mark is what a drill's break puts in a template (env values, an image) and
+// what the template had there before, so the break can be taken out of any
+// template that carries it: the drill's own, or one someone else deployed
+// from it.
+type Mark struct {
+	Env   map[string]string `json:"env,omitempty"`
+	Image string            `json:"image,omitempty"`
+	// Was holds the pre-drill values of the break's env names that were set;
+	// Absent names those that were not; WasImage is the pre-drill image when
+	// the break replaced it.
+	Was      map[string]string `json:"was,omitempty"`
+	Absent   []string          `json:"absent,omitempty"`
+	WasImage string            `json:"was_image,omitempty"`
+}
+
+// markOf is the mark b leaves in a template t.
+func markOf(b Break, t Template) *Mark {
+	if len(b.Env) == 0 && b.Image == "" {
+		return nil
+	}
+	m := &Mark{Env: maps.Clone(b.Env), Image: b.Image}
+	for _, k := range slices.Sorted(maps.Keys(b.Env)) {
+		if v, ok := t.Env[k]; ok {
+			if m.Was == nil {
+				m.Was = map[string]string{}
+			}
+			m.Was[k] = v
+		} else {
+			m.Absent = append(m.Absent, k)
+		}
+	}
+	if b.Image != "" {
+		m.WasImage = t.Image
+	}
+	return m
+}
+
+// In reports whether a container with env and image carries the break.
+func (m *Mark) In(env map[string]string, image string) bool {
+	if m == nil {
+		return false
+	}
+	if m.Image != "" && image == m.Image && image != m.WasImage {
+		return true
+	}
+	if len(m.Env) == 0 {
+		return false
+	}
+	for k, v := range m.Env {
+		if was, ok := m.Was[k]; ok && was == v {
+			return false // the template had it before the drill
+		}
+		if got, ok := env[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// undo is the change that takes the break out of a template carrying it.
+func (m *Mark) undo() Deploy {
+	return Deploy{Env: maps.Clone(m.Was), Unset: slices.Clone(m.Absent), Image: m.WasImage}
+}
+
+// String names the break as it shows in a template.
+func (m *Mark) String() string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m.Env)) {
+		parts = append(parts, k+"="+m.Env[k])
+	}
+	if m.Image != "" {
+		parts = append(parts, "image "+m.Image)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // LeaseAndJournal reads our annotations from a service. Either may be nil.

@@ -290,6 +290,9 @@ func (m *memRun) DeployRevision(_ context.Context, _ ServiceRef, etag string, d 
 			tmpl.Env = map[string]string{}
 		}
 		maps.Copy(tmpl.Env, d.Env)
+		for _, k := range d.Unset {
+			delete(tmpl.Env, k)
+		}
 		if d.Image != "" {
 			tmpl.Image = d.Image
 		}

@@ -34,10 +34,13 @@ type CloudRun interface {
 // Deploy describes the revision a drill creates.
 type Deploy struct {
 	// Revision is the short name of the new revision (it must start with the
-	// service name and a hyphen), so that Traffic can tag it in the same write.
+	// service name and a hyphen), so that Traffic can tag it in the same write;
+	// "" lets Cloud Run name it.
 	Revision string
 	// Env is set (added or replaced) in the first container.
 	Env map[string]string
+	// Unset names env variables removed from the first container.
+	Unset []string
 	// Image replaces the first container's image when not empty.
 	Image string
 	// Traffic is written with the template.

@@ -49,11 +49,12 @@ const (
 
 type recoverRun struct {
 	*runner
-	rc   *Recover
-	o    RecoverOptions
-	j    *Journal
-	svc  *Service
-	hint string
+	rc          *Recover
+	o           RecoverOptions
+	j           *Journal
+	svc         *Service
+	hint        string
+	left, fixes []string
 }
 
 func (rr *recoverRun) stepDo(ctx context.Context, name string, fn func() (string, error)) error {
@@ -92,6 +93,7 @@ func (rc *Recover) Run(ctx context.Context, o RecoverOptions) *Report {
 	if err != nil {
 		errText = err.Error()
 	}
+	result, errText, rr.hint = withLeft(rr.rep, result, errText, rr.hint, rr.left, rr.fixes)
 	conclude(rr.rep, result, errText, rr.hint, rc.Calls, rr.now().Sub(start))
 	return rr.rep
 }
@@ -150,7 +152,9 @@ func (rr *recoverRun) run(ctx context.Context) error {
 		if HasRunAnnotations(rr.svc.Annotations) {
 			c := &converger{cloud: rc.Cloud, ref: ref, j: &Journal{}, svc: rr.svc, rep: rr.rep, warn: rr.warnCleanup}
 			return rr.stepDo(ctx, StepCleanup, func() (string, error) {
-				return c.release(ctx, func() error { return rc.Journal.Delete(ref) })
+				d, err := c.release(ctx, func() error { return rc.Journal.Delete(ref) })
+				rr.left, rr.fixes = append(rr.left, c.left...), append(rr.fixes, c.fixes...)
+				return d, err
 			})
 		}
 		rr.rep.TrafficRestored = true
@@ -168,7 +172,9 @@ func (rr *recoverRun) run(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrNotRestored, err)
 	}
 	err = rr.stepDo(ctx, StepCleanup, func() (string, error) {
-		return c.cleanup(ctx, func() error { return rc.Journal.Delete(ref) })
+		d, err := c.cleanup(ctx, func() error { return rc.Journal.Delete(ref) })
+		rr.left, rr.fixes = append(rr.left, c.left...), append(rr.fixes, c.fixes...)
+		return d, err
 	})
 	rr.svc = c.svc
 	if err != nil {

@@ -1,6 +1,10 @@
 package rollback
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // ReportSchema names the JSON report format (DESIGN.md §4).
 const ReportSchema = "runrollback.report/v1"
@@ -26,6 +30,7 @@ const (
 	StepPreflight = "preflight"
 	StepLease     = "lease"
 	StepDeploy    = "deploy"
+	StepTemplate  = "template"
 	StepDetectTag = "detect-tag"
 	StepShift     = "shift"
 	StepDetect    = "detect"
@@ -35,7 +40,14 @@ const (
 )
 
 // DrillSteps lists the drill's steps in order.
-var DrillSteps = []string{StepPreflight, StepLease, StepDeploy, StepDetectTag, StepShift, StepDetect, StepRestore, StepVerify, StepCleanup}
+var DrillSteps = []string{StepPreflight, StepLease, StepDeploy, StepTemplate, StepDetectTag, StepShift, StepDetect, StepRestore, StepVerify, StepCleanup}
+
+// Protective reports whether step puts a service back (the drill's template,
+// restore, verify and cleanup): it runs on a context that signals do not
+// cancel, so a signal there ends only a test's pause, never the step.
+func Protective(step string) bool {
+	return step == StepTemplate || step == StepRestore || step == StepVerify || step == StepCleanup
+}
 
 // Report is what a command did, for humans (text), machines (JSON), JUnit and
 // GitHub step summaries. Field names follow DESIGN.md §4.
@@ -58,9 +70,13 @@ type Report struct {
 	Exposure         Exposure      `json:"exposure"`
 	APICalls         APICalls      `json:"api_calls"`
 	Steps            []StepReport  `json:"steps"`
-	Warnings         []string      `json:"warnings,omitempty"`
-	Error            string        `json:"error,omitempty"`
-	Hint             string        `json:"hint,omitempty"`
+	// LeftBehind lists what of the run's stays on the service (a revision
+	// Cloud Run refused to delete, a lease that could not be removed, its
+	// break in someone else's revision): such a run never passes.
+	LeftBehind []string `json:"left_behind,omitempty"`
+	Warnings   []string `json:"warnings,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	Hint       string   `json:"hint,omitempty"`
 }
 
 // ReportService names the service.
@@ -158,6 +174,35 @@ func recordStep(rep *Report, observe Observer, name, status string, start time.T
 		msg = "skipped: " + detail
 	}
 	observe(Event{Time: start.Add(dur), Level: level, Step: name, Message: msg, Duration: dur})
+}
+
+// withLeft folds what a run left of its own on the service into its outcome:
+// a run that would have passed fails, and the error and hint say what remains
+// and how to remove it. A run whose restore was not confirmed (error) stays an
+// error.
+func withLeft(rep *Report, result, errText, hint string, left, fixes []string) (string, string, string) {
+	if len(left) == 0 {
+		return result, errText, hint
+	}
+	rep.LeftBehind = slices.Clone(left)
+	what := "left behind on the service: " + strings.Join(left, "; ")
+	switch {
+	case result == ResultPass:
+		result, errText = ResultFail, "the run finished, but "+what
+	case errText == "":
+		errText = what
+	default:
+		errText += "; and " + what
+	}
+	if len(fixes) > 0 {
+		fix := "to remove what is left: " + strings.Join(fixes, "; ")
+		if hint == "" {
+			hint = fix
+		} else {
+			hint += "; " + fix
+		}
+	}
+	return result, errText, hint
 }
 
 // conclude fills a report's closing fields: the result, the error (one line)
