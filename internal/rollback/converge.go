@@ -379,7 +379,9 @@ func (c *converger) untemplate(ctx context.Context) (string, error) {
 			return "", nil
 		}
 		before := c.svc.LatestCreatedRevision
-		err := c.send(ctx, write, func(s *Service) bool { return !c.j.Mark.In(s.Template.Env, s.Template.Image) && s.Template.Hash != tmpl.Hash })
+		err := c.send(ctx, write, func(s *Service) bool {
+			return !c.j.Mark.In(s.Template.Env, s.Template.Image) && s.Template.Hash != tmpl.Hash
+		})
 		if errors.Is(err, errChanged) {
 			continue
 		}
