@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -465,6 +466,12 @@ func safetyCases() []faultCase {
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "drill_concurrent_deploy.txtar") }},
 		{"Conflicts", "someone moves traffic after the restore, during verify or cleanup", "their split stands; exit 3 with the difference (was 1 in verify, 0 in cleanup)",
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "drill_conflict_late.txtar") }},
+		{"Ownership", "drill A stalls past its lease, drill B takes over, A wakes; recover beside a live drill", "A removes nothing of B's (exit 3); recover on B's machine while B runs asks for --force; after B is killed, recover finishes B's job",
+			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "recover_ownership.txtar") }},
+		{"Recover decisions", "a person's 50/50 after a killed drill; a guard killed mid-rollback after a LATEST=100 deploy", "recover from another machine keeps the person's split (exit 3); the guard's rollback ends on the snapshot's pinned split, not LATEST=100",
+			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "recover_decisions.txtar") }},
+		{"Corrupted journals", "the local journal truncated, the service's journal or lease annotation garbled, or both journals", "the other copy is used, then the service's own state; where the split before the drill cannot be known, exit 4 with the commands that finish the job, never \"nothing was changed\"",
+			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "recover_corrupt.txtar") }},
 	}
 }
 
@@ -661,6 +668,91 @@ func init() {
 		}
 		if found == neg {
 			ts.Fatalf("template of %s: env %s set = %v, want %v (env %v)", args[0], args[1], found, !neg, svc.GetTemplate().GetContainers()[0].GetEnv())
+		}
+	}
+	// deploylatest SERVICE REVISION [KEY=VALUE...]: another writer deploys a
+	// revision from the current template with env changes and sends users to
+	// LATEST (what 'gcloud run deploy' writes), tags staying where they were.
+	scriptCmds["deploylatest"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		c := adapter(ts)
+		ref := scriptRef(args[0])
+		svc, err := c.GetService(context.Background(), ref)
+		ts.Check(err)
+		env := map[string]string{}
+		for _, kv := range args[2:] {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		traffic := rollback.Split{{Latest: true, Percent: 100}}
+		for _, t := range rollback.Resolve(svc.Traffic, svc.LatestReadyRevision) {
+			if t.Tag != "" {
+				traffic = append(traffic, rollback.Target{Revision: t.Revision, Tag: t.Tag})
+			}
+		}
+		_, err = c.DeployRevision(context.Background(), ref, svc.Etag, rollback.Deploy{Revision: args[1], Env: env, Traffic: traffic})
+		ts.Check(err)
+	}
+	// settraffic SERVICE SPLIT: another writer (a person) sets the traffic,
+	// as "rev=pct@tag,...".
+	scriptCmds["settraffic"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		c := adapter(ts)
+		ref := scriptRef(args[0])
+		split, err := rollback.ParseSplit(args[1])
+		ts.Check(err)
+		svc, err := c.GetService(context.Background(), ref)
+		ts.Check(err)
+		_, err = c.UpdateTraffic(context.Background(), ref, svc.Etag, split)
+		ts.Check(err)
+	}
+	// expire SERVICE: the lease on the service expires now (its run stalled
+	// past its TTL), everything else about it unchanged.
+	scriptCmds["expire"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		c := adapter(ts)
+		ref := scriptRef(args[0])
+		svc, err := c.GetService(context.Background(), ref)
+		ts.Check(err)
+		var l rollback.Lease
+		ts.Check(json.Unmarshal([]byte(svc.Annotations[rollback.AnnotationLease]), &l))
+		l.Expires = time.Now().Add(-time.Second).UTC()
+		b, err := json.Marshal(l)
+		ts.Check(err)
+		ann := maps.Clone(svc.Annotations)
+		ann[rollback.AnnotationLease] = string(b)
+		_, err = c.SetAnnotations(context.Background(), ref, svc.Etag, ann)
+		ts.Check(err)
+	}
+	// corrupt SERVICE local|journal|lease|both: garble a copy of the journal:
+	// the local file (truncated), the service's journal or lease annotation,
+	// or the local file and the journal annotation.
+	scriptCmds["corrupt"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		ref := scriptRef(args[0])
+		local := func() {
+			p := rollback.FileJournal{Dir: ts.Getenv("RUNROLLBACK_STATE_DIR")}.Path(ref)
+			b, err := os.ReadFile(p)
+			ts.Check(err)
+			ts.Check(os.WriteFile(p, b[:len(b)/2], 0o600))
+		}
+		annotation := func(key string) {
+			c := adapter(ts)
+			svc, err := c.GetService(context.Background(), ref)
+			ts.Check(err)
+			ann := maps.Clone(svc.Annotations)
+			ann[key] = ann[key][:len(ann[key])/2] + "\x00garbled"
+			_, err = c.SetAnnotations(context.Background(), ref, svc.Etag, ann)
+			ts.Check(err)
+		}
+		switch args[1] {
+		case "local":
+			local()
+		case "journal":
+			annotation(rollback.AnnotationJournal)
+		case "lease":
+			annotation(rollback.AnnotationLease)
+		case "both":
+			local()
+			annotation(rollback.AnnotationJournal)
+		default:
+			ts.Fatalf("usage: corrupt SERVICE local|journal|lease|both")
 		}
 	}
 	// revision SERVICE PATTERN: a revision of the service has a name that

@@ -123,7 +123,7 @@ writer's change, 4 not confirmed, 5 recovered but something of the run's left on
 			for _, ref := range g.refs() {
 				m := be.metered()
 				rc := &rollback.Recover{Cloud: m, Probe: po.prober(e, g),
-					Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook()}
+					Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook(), Alive: processAlive}
 				rep := rc.Run(c.Context, rollback.RecoverOptions{
 					Service: ref,
 					URL:     po.url, ExpectVersion: po.expectVersion,

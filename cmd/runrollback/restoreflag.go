@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -24,4 +27,15 @@ func parseRestoreTimeout(c *cli.Context) (time.Duration, error) {
 		return 0, usageError{fmt.Errorf("--restore-timeout %q: use a positive duration such as 10m", c.String("restore-timeout"))}
 	}
 	return d, nil
+}
+
+// processAlive reports whether process pid runs on this machine (recover asks
+// it of the run a local journal names).
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -311,14 +311,24 @@ func orUnknown(s Split) string {
 func (c *converger) cleanup(ctx context.Context, forget func() error) (string, error) {
 	var done []string
 	snap := c.j.Snapshot
-	d, err := c.untemplate(ctx)
+	other := otherRun(c.svc, c.j.ID, time.Now())
+	if other != nil {
+		// Another run took over after ours expired: the template and traffic
+		// are its business; only our own revision and journal are ours.
+		c.warn(fmt.Sprintf("another run (%s, %s by %s) holds %q now: its template, traffic and lease are left to it", other.ID, other.Command, other.Owner, c.ref.Name))
+	}
+	var d string
+	var err error
+	if other == nil {
+		d, err = c.untemplate(ctx)
+	}
 	if err != nil {
 		return "", err
 	}
 	if d != "" {
 		done = append(done, d)
 	}
-	for attempt := 0; c.conflict == "" && c.svc.Traffic.Equal(snap.Pinned()) && !c.svc.Traffic.Equal(snap.Traffic); attempt++ {
+	for attempt := 0; other == nil && c.conflict == "" && c.svc.Traffic.Equal(snap.Pinned()) && !c.svc.Traffic.Equal(snap.Traffic); attempt++ {
 		if attempt > maxConflicts {
 			return "", fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
 		}
@@ -332,7 +342,9 @@ func (c *converger) cleanup(ctx context.Context, forget func() error) (string, e
 		}
 		done = append(done, "traffic list written verbatim: "+snap.Traffic.String())
 	}
-	c.findBreaks(ctx)
+	if other == nil {
+		c.findBreaks(ctx)
+	}
 	if d := c.deleteBroken(ctx); d != "" {
 		done = append(done, d)
 	}
@@ -365,6 +377,9 @@ func (c *converger) untemplate(ctx context.Context) (string, error) {
 		theirs := tmpl.Revision != c.j.BrokenRevision
 		switch {
 		case !c.j.TemplateChanged || tmpl.Hash == snap.Template.Hash:
+			return "", nil
+		case theirs && strings.Contains(tmpl.Revision, "-drill-"):
+			c.warn(fmt.Sprintf("the template of %q is another drill's (revision %s): left to it", c.ref.Name, tmpl.Revision))
 			return "", nil
 		case c.j.Mark.In(tmpl.Env, tmpl.Image):
 			d := c.j.Mark.undo()
@@ -418,7 +433,7 @@ func (c *converger) findBreaks(ctx context.Context) {
 		return
 	}
 	for _, r := range revs {
-		if r.Name == c.j.BrokenRevision || r.Name == c.j.Snapshot.Template.Revision || !c.j.Mark.In(r.Env, r.Image) {
+		if r.Name == c.j.BrokenRevision || r.Name == c.j.Snapshot.Template.Revision || strings.Contains(r.Name, "-drill-") || !c.j.Mark.In(r.Env, r.Image) {
 			continue
 		}
 		if !c.j.Started.IsZero() && r.CreateTime.Before(c.j.Started.Add(-time.Minute)) {
@@ -476,6 +491,22 @@ func (c *converger) deleteBroken(ctx context.Context) string {
 	}
 }
 
+// someoneElses describes the lease or journal of another run on s, or "".
+func (c *converger) someoneElses(s *Service) string {
+	if c.j.ID == "" {
+		return ""
+	}
+	l, _ := leaseOf(s)
+	j, _ := journalOf(s)
+	switch {
+	case l != nil && l.ID != c.j.ID:
+		return fmt.Sprintf("run %s, %s by %s", l.ID, l.Command, l.Owner)
+	case l == nil && j != nil && j.ID != c.j.ID:
+		return fmt.Sprintf("run %s, %s by %s", j.ID, j.Command, j.Owner)
+	}
+	return ""
+}
+
 // leaveFix records something of the run's that stays on the service, and
 // what removes it.
 func (c *converger) leaveFix(what, fix string) {
@@ -486,7 +517,12 @@ func (c *converger) leaveFix(what, fix string) {
 	c.warn("left behind: " + what)
 }
 
-// release removes our annotations, then the local journal (forget).
+// release removes the run's lease and journal from the service, then the
+// local journal (forget). It removes only what belongs to the run: a lease or
+// journal of another run (one that took over after ours expired) stays, and
+// the check is made on the read whose etag the removing write carries. A
+// lease or journal that is unreadable goes with ours (or, for a run recovered
+// without a journal, whose id is "", with everything of ours).
 func (c *converger) release(ctx context.Context, forget func() error) (string, error) {
 	if err := c.reread(ctx); err != nil {
 		return "", err
@@ -496,9 +532,13 @@ func (c *converger) release(ctx context.Context, forget func() error) (string, e
 		if attempt > maxConflicts {
 			return "", fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
 		}
+		if other := c.someoneElses(c.svc); other != "" {
+			c.warn(fmt.Sprintf("the lease on %q is another run's (%s): left alone", c.ref.Name, other))
+			break
+		}
 		err := c.send(ctx, func(etag string) (*Service, error) {
 			return c.cloud.SetAnnotations(ctx, c.ref, etag, WithoutRunAnnotations(c.svc.Annotations))
-		}, func(s *Service) bool { return !HasRunAnnotations(s.Annotations) })
+		}, func(s *Service) bool { return !HasRunAnnotations(s.Annotations) || c.someoneElses(s) != "" })
 		if errors.Is(err, errChanged) {
 			continue
 		}
@@ -509,7 +549,9 @@ func (c *converger) release(ctx context.Context, forget func() error) (string, e
 				fmt.Sprintf("runrollback recover --project %s --region %s --service %s", c.ref.Project, c.ref.Region, c.ref.Name))
 			return "", nil
 		}
-		done = "lease released"
+		if c.someoneElses(c.svc) == "" {
+			done = "lease released"
+		}
 	}
 	if err := forget(); err != nil {
 		return "", err

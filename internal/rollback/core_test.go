@@ -466,3 +466,89 @@ func TestPromoteLostPoll(t *testing.T) {
 }
 
 var _ = errors.New
+
+// A run removes only its own lease and journal: after another run took over,
+// its annotations stay.
+func TestReleaseKeepsAnotherRunsLease(t *testing.T) {
+	m := apiWorld()
+	s := m.Service()
+	theirs := Journal{Schema: JournalSchema, ID: "bbbbbb", Command: "test", Snapshot: TakeSnapshot(s, time.Now())}
+	ann, _ := WithRunAnnotations(s.Annotations, Lease{ID: "bbbbbb", Owner: "b@host", Command: "test", Expires: time.Now().Add(time.Hour)}, theirs)
+	if _, err := m.SetAnnotations(t.Context(), s.Ref, s.Etag, ann); err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	c := &converger{cloud: m, ref: s.Ref, j: &Journal{ID: "aaaaaa"}, svc: m.Service(), rep: &Report{}, warn: func(w string) { warned = append(warned, w) }}
+	forgot := false
+	if _, err := c.release(t.Context(), func() error { forgot = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := leaseOf(m.Service()); l == nil || l.ID != "bbbbbb" {
+		t.Errorf("lease = %+v, want run bbbbbb's kept", l)
+	}
+	if !forgot || len(warned) != 1 || !strings.Contains(warned[0], "another run's") {
+		t.Errorf("forgot %v, warned %v", forgot, warned)
+	}
+	// Our own, or an unreadable one, goes.
+	c.j.ID = "bbbbbb"
+	if _, err := c.release(t.Context(), func() error { return nil }); err != nil || HasRunAnnotations(m.Service().Annotations) {
+		t.Errorf("release = %v, annotations %v", err, m.Service().Annotations)
+	}
+}
+
+// A drill does not take over an expired lease whose run left its entries.
+func TestPreflightRefusesExpiredLeaseWithLeftovers(t *testing.T) {
+	m := apiWorld()
+	s := m.Service()
+	old := Journal{Schema: JournalSchema, ID: "old123", Command: "test", Snapshot: TakeSnapshot(s, time.Now())}
+	ann, _ := WithRunAnnotations(s.Annotations, Lease{ID: "old123", Owner: "gone", Command: "test", Expires: time.Now().Add(-time.Minute)}, old)
+	m.Edit(func(s *Service) {
+		s.Annotations = ann
+		s.Traffic = append(s.Traffic, Target{Revision: "api-00001-abc", Tag: "drill-old123"})
+	})
+	before := m.writes
+	rep := newDrill(t, m).Run(t.Context(), DrillOptions{Service: s.Ref, Break: healthBreak(t), TrafficPercent: 100})
+	if rep.Result != ResultAborted || !strings.Contains(rep.Hint, "recover") || m.writes != before {
+		t.Errorf("result %s (%s, hint %s), %d writes; want aborted before writing", rep.Result, rep.Error, rep.Hint, m.writes-before)
+	}
+}
+
+func TestInferFromServiceState(t *testing.T) {
+	tests := []struct {
+		world   *memRun
+		traffic string
+		want    string // "" = stop
+	}{
+		{apiWorld(), "api-00002-def=0,api-drill-abc123=100@drill-abc123", "api-00002-def=100"},
+		{apiWorld(), "api-00002-def=100,api-drill-abc123=0@drill-abc123", "api-00002-def=100"},
+		{checkoutWorld(), "checkout-00002-bbb=0,checkout-00003-ccc=0@canary,checkout-drill-abc123=100@drill-abc123", ""},
+		{checkoutWorld(), "checkout-00002-bbb=90,checkout-00003-ccc=10@canary,checkout-drill-abc123=0@drill-abc123", "checkout-00002-bbb=90,checkout-00003-ccc=10@canary"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.traffic, func(t *testing.T) {
+			m := tt.world
+			ref := m.Service().Ref
+			if err := m.setTraffic(Split{{Revision: ref.Name + "-00002-" + map[string]string{"api": "def", "checkout": "bbb"}[ref.Name], Percent: 100}}); err != nil {
+				t.Fatal(err)
+			}
+			m.mu.Lock()
+			_ = m.newRevision(ref.Name+"-drill-abc123", memTemplate{Env: map[string]string{BreakEnvVar: "health"}})
+			m.mu.Unlock()
+			m.Edit(func(s *Service) { s.Traffic = mustSplit(t, tt.traffic) })
+			rr := &recoverRun{runner: newRunner(&Report{}, nil, nil, nil, FileJournal{}), rc: &Recover{Cloud: m}, o: RecoverOptions{Service: ref}, svc: m.Service()}
+			j, _, err := rr.infer(t.Context(), "")
+			if tt.want == "" {
+				if err == nil || !errors.Is(err, ErrNotRestored) || !strings.Contains(rr.hint, "runrollback rollback") {
+					t.Errorf("infer = %v, %v (hint %q); want a stop with the commands", j, err, rr.hint)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := j.Snapshot.Traffic.String(); got != mustSplit(t, tt.want).String() || j.ID != "abc123" || !j.TemplateChanged || j.Mark == nil {
+				t.Errorf("journal %+v, traffic %s, want %s", j, got, tt.want)
+			}
+		})
+	}
+}

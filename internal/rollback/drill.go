@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -221,6 +222,9 @@ func (r *drillRun) preflight(ctx context.Context) (string, error) {
 	case journal != nil && lease == nil:
 		r.hint = "an earlier run was interrupted: run 'runrollback recover' first"
 		return "", fmt.Errorf("%w: an interrupted run's journal is on %q", ErrAborted, svc.Ref.Name)
+	case lease != nil && shows(svc, lease.ID):
+		r.hint = "an earlier run's lease expired with its changes still on the service: run 'runrollback recover' first"
+		return "", fmt.Errorf("%w: run %s (%s by %s, expired %s) left its revision or tag on %q", ErrAborted, lease.ID, lease.Command, lease.Owner, lease.Expires.Format(time.RFC3339), svc.Ref.Name)
 	case lease != nil:
 		r.warn(StepPreflight, fmt.Sprintf("taking over an expired lease of %s (run %s, expired %s)", lease.Owner, lease.ID, lease.Expires.Format(time.RFC3339)))
 	}
@@ -241,12 +245,19 @@ func (r *drillRun) preflight(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%s: ready, traffic %s, healthy %s from %s", svc.Ref.Name, svc.Traffic, res.Version, res.Revision), nil
 }
 
+// shows reports whether the service carries a drill's own entries: its tag
+// or revision in the traffic, or its revision in the template.
+func shows(svc *Service, id string) bool {
+	broken, tag := svc.Ref.Name+"-drill-"+id, "drill-"+id
+	return svc.Template.Revision == broken || slices.ContainsFunc(svc.Traffic, func(t Target) bool { return t.Revision == broken || t.Tag == tag })
+}
+
 func (r *drillRun) lease(ctx context.Context) (string, error) {
 	now := r.now()
 	j := Journal{
 		Schema: JournalSchema, ID: strings.TrimPrefix(r.tag, "drill-"), Command: "test", Owner: r.o.Owner, Started: now.UTC(),
 		Step: StepLease, Snapshot: r.snap, BrokenRevision: r.broken, Tag: r.tag, KeepRevision: r.o.KeepRevision,
-		TemplateChanged: r.broken != "",
+		TemplateChanged: r.broken != "", PID: os.Getpid(),
 	}
 	if r.broken != "" {
 		j.Mark = markOf(r.o.Break, r.snap.Template)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -367,7 +368,7 @@ func (gr *guardRun) forgetIfUntouched(ctx context.Context) bool {
 func (gr *guardRun) journalWith(j Journal) (map[string]string, error) {
 	now := gr.now()
 	id := NewDrillID()
-	j.Schema, j.ID, j.Command, j.Owner, j.Started = JournalSchema, id, "guard", gr.o.Owner, now.UTC()
+	j.Schema, j.ID, j.Command, j.Owner, j.Started, j.PID = JournalSchema, id, "guard", gr.o.Owner, now.UTC(), os.Getpid()
 	l := Lease{ID: id, Owner: gr.o.Owner, Command: "guard", Started: now.UTC(), Expires: now.Add(gr.o.LeaseTTL).UTC()}
 	ann, err := WithRunAnnotations(gr.svc.Annotations, l, j)
 	if err != nil {

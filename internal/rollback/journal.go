@@ -67,6 +67,9 @@ type Journal struct {
 	// Prior is what Expect was before the latest write: if that write never
 	// applied, the service still shows Prior.
 	Prior Split `json:"prior,omitempty"`
+	// PID is the process of the run, on the machine that keeps the local
+	// journal: recover there can tell a live run from a dead one.
+	PID int `json:"pid,omitempty"`
 	// Plan lists every traffic list the run writes, in order, known before
 	// its first write: a service that shows one of them (or the snapshot's)
 	// has not been changed by anyone else, on whichever machine recover runs.
@@ -162,21 +165,55 @@ func (m *Mark) String() string {
 
 // LeaseAndJournal reads our annotations from a service. Either may be nil.
 func LeaseAndJournal(s *Service) (*Lease, *Journal, error) {
-	var l *Lease
-	var j *Journal
-	if v, ok := s.Annotations[AnnotationLease]; ok {
-		l = new(Lease)
-		if err := json.Unmarshal([]byte(v), l); err != nil {
-			return nil, nil, fmt.Errorf("read annotation %s of %s: %w", AnnotationLease, s.Ref.Name, err)
-		}
-	}
-	if v, ok := s.Annotations[AnnotationJournal]; ok {
-		j = new(Journal)
-		if err := json.Unmarshal([]byte(v), j); err != nil {
-			return nil, nil, fmt.Errorf("read annotation %s of %s: %w", AnnotationJournal, s.Ref.Name, err)
-		}
+	l, lerr := leaseOf(s)
+	j, jerr := journalOf(s)
+	if err := errors.Join(lerr, jerr); err != nil {
+		return nil, nil, err
 	}
 	return l, j, nil
+}
+
+// leaseOf reads the lease annotation: nil when there is none, an error when
+// it is there but unreadable.
+func leaseOf(s *Service) (*Lease, error) {
+	v, ok := s.Annotations[AnnotationLease]
+	if !ok {
+		return nil, nil
+	}
+	l := new(Lease)
+	if err := json.Unmarshal([]byte(v), l); err != nil || l.ID == "" {
+		return nil, fmt.Errorf("annotation %s of %s is unreadable: %v", AnnotationLease, s.Ref.Name, cmpErr(err, "no run id"))
+	}
+	return l, nil
+}
+
+// journalOf reads the journal annotation, as leaseOf does.
+func journalOf(s *Service) (*Journal, error) {
+	v, ok := s.Annotations[AnnotationJournal]
+	if !ok {
+		return nil, nil
+	}
+	j := new(Journal)
+	if err := json.Unmarshal([]byte(v), j); err != nil || j.ID == "" || j.Schema != JournalSchema {
+		return nil, fmt.Errorf("annotation %s of %s is unreadable: %v", AnnotationJournal, s.Ref.Name, cmpErr(err, "not a journal of this version"))
+	}
+	return j, nil
+}
+
+func cmpErr(err error, otherwise string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return otherwise
+}
+
+// otherRun returns the live lease of a run other than id on s, or nil.
+func otherRun(s *Service, id string, now time.Time) *Lease {
+	l, _ := leaseOf(s)
+	if l == nil || l.ID == id || l.Expired(now) {
+		return nil
+	}
+	return l
 }
 
 // WithRunAnnotations returns annotations plus our lease and journal.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -22,6 +23,10 @@ type Recover struct {
 	Calls   func() (reads, writes int64)
 	// BeforeStep, when set, runs before each step (see Drill.BeforeStep).
 	BeforeStep func(ctx context.Context, step string) error
+	// Alive reports whether the process pid runs on this machine; nil
+	// means it cannot be told, and a live lease of this machine's own run is
+	// taken for a dead run's.
+	Alive func(pid int) bool
 }
 
 // RecoverOptions name the service and how to probe it afterwards.
@@ -100,56 +105,17 @@ func (rc *Recover) Run(ctx context.Context, o RecoverOptions) *Report {
 
 func (rr *recoverRun) run(ctx context.Context) error {
 	rc, ref := rr.rc, rr.o.Service
-	var local *Journal
-	err := rr.stepDo(ctx, StepJournal, func() (string, error) {
-		svc, err := rc.Cloud.GetService(ctx, ref)
-		if err != nil {
-			return "", err
-		}
-		rr.svc = svc
-		rr.rep.Service.URI = svc.URI
-		lease, onService, err := LeaseAndJournal(svc)
-		if err != nil {
-			return "", err
-		}
-		local, err = rc.Journal.Load(ref)
-		if err != nil {
-			return "", err
-		}
-		if lease != nil && !lease.Expired(rr.now()) && lease.Owner != rr.o.Owner && local == nil && !rr.o.Force {
-			rr.hint = fmt.Sprintf("if that run is dead (its runner was killed), run: runrollback recover --force --project %s --region %s --service %s", ref.Project, ref.Region, ref.Name)
-			return "", fmt.Errorf("%w: %s by %s holds %q until %s and may still be running", ErrAborted, lease.Command, lease.Owner, ref.Name, lease.Expires.Format(time.RFC3339))
-		}
-		rr.j = cmp.Or(onService, local)
-		if rr.j == nil {
-			if HasRunAnnotations(svc.Annotations) {
-				return "a lease without a journal is on the service: removing it", nil
-			}
-			return "nothing in flight", nil
-		}
-		if local != nil && onService != nil && local.ID != onService.ID {
-			return "", fmt.Errorf("%w: the local journal (run %s) and the service's (run %s) are of different runs", ErrAborted, local.ID, onService.ID)
-		}
-		if local != nil {
-			// The local file has the step and any operation in flight.
-			rr.j.Step, rr.j.Operation, rr.j.Expect = local.Step, local.Operation, local.Expect
-		}
-		rr.rep.Before = &ReportState{Traffic: svc.Traffic, Etag: svc.Etag, Generation: svc.Generation}
-		rr.rep.BrokenRevision = rr.j.BrokenRevision
-		rr.rep.LastGood = rr.j.Snapshot.Serving()
-		where := "the service"
-		if onService == nil {
-			where = "the local file " + rc.Journal.Path(ref)
-		}
-		return fmt.Sprintf("%s by %s, started %s, stopped at %s (journal from %s); snapshot traffic %s",
-			rr.j.Command, rr.j.Owner, rr.j.Started.Format(time.RFC3339), cmp.Or(rr.j.Step, "?"), where, rr.j.Snapshot.Traffic), nil
-	})
+	err := rr.step(ctx, StepJournal, rr.findJournal)
 	if err != nil {
-		rr.hint = cmp.Or(rr.hint, "nothing was changed; check --project, --region and --service")
+		if rr.svc == nil {
+			rr.hint = cmp.Or(rr.hint, "nothing was changed; check --project, --region and --service")
+		}
 		return err
 	}
 	if rr.j == nil {
 		if HasRunAnnotations(rr.svc.Annotations) {
+			// Our annotations, unreadable or with no journal, and nothing
+			// else of a run on the service: remove them.
 			c := &converger{cloud: rc.Cloud, ref: ref, j: &Journal{}, svc: rr.svc, rep: rr.rep, warn: rr.warnCleanup}
 			return rr.stepDo(ctx, StepCleanup, func() (string, error) {
 				d, err := c.release(ctx, func() error { return rc.Journal.Delete(ref) })
@@ -194,6 +160,87 @@ func (rr *recoverRun) run(ctx context.Context) error {
 		rr.hint = "traffic is back as it was before the interrupted run; the service does not answer healthy: check it with 'runrollback status --probe'"
 	}
 	return err
+}
+
+// findJournal reads what the interrupted run left: its journal on the service
+// and in the local file, each of which may be missing or unreadable (a
+// truncated file, a garbled annotation). It uses the readable copy; with
+// neither, it works out the run from the service's own state (the drill's tag
+// and revision carry its id), or stops with the commands that finish the job.
+// A live lease (a run that may still be going, here or elsewhere) is left
+// alone unless --force.
+func (rr *recoverRun) findJournal(ctx context.Context) (string, error) {
+	rc, ref := rr.rc, rr.o.Service
+	svc, err := rc.Cloud.GetService(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	rr.svc = svc
+	rr.rep.Service.URI = svc.URI
+	lease, lerr := leaseOf(svc)
+	onService, jerr := journalOf(svc)
+	local, ferr := rc.Journal.Load(ref)
+	for _, err := range []error{lerr, jerr, ferr} {
+		if err != nil {
+			rr.warn(StepJournal, err.Error()+": using the other copies, else the service's own state")
+		}
+	}
+	if local != nil && local.Snapshot.Service != ref {
+		local = nil
+	}
+	if lease != nil && !lease.Expired(rr.now()) && !rr.o.Force {
+		force := fmt.Sprintf("runrollback recover --force --project %s --region %s --service %s", ref.Project, ref.Region, ref.Name)
+		switch {
+		case local != nil && local.ID == lease.ID && local.PID != 0 && local.PID != os.Getpid() && rc.Alive != nil && rc.Alive(local.PID):
+			rr.hint = fmt.Sprintf("the run is still going on this machine (process %d): let it finish, or stop it (kill -INT %d), which restores; if it hangs, run: %s", local.PID, local.PID, force)
+			return "", fmt.Errorf("%w: %s by %s (process %d on this machine) holds %q until %s and is still running", ErrAborted, lease.Command, lease.Owner, local.PID, ref.Name, lease.Expires.Format(time.RFC3339))
+		case lease.Owner != rr.o.Owner && (local == nil || local.ID != lease.ID):
+			rr.hint = "if that run is dead (its runner was killed), run: " + force
+			return "", fmt.Errorf("%w: %s by %s holds %q until %s and may still be running", ErrAborted, lease.Command, lease.Owner, ref.Name, lease.Expires.Format(time.RFC3339))
+		}
+	}
+	// Which run: the lease's, when it can be read.
+	if lease != nil {
+		if onService != nil && onService.ID != lease.ID {
+			onService = nil
+		}
+		if local != nil && local.ID != lease.ID {
+			rr.warn(StepJournal, fmt.Sprintf("the local journal is of run %s, the service's lease of run %s: the local one is not used", local.ID, lease.ID))
+			local = nil
+		}
+	}
+	if local != nil && onService != nil && local.ID != onService.ID {
+		return "", fmt.Errorf("%w: the local journal (run %s) and the service's (run %s) are of different runs", ErrAborted, local.ID, onService.ID)
+	}
+	where := "the service"
+	switch {
+	case onService != nil && local != nil:
+		// The local file has the step, any operation in flight and the
+		// whole template; the service's copy is the same run's.
+		rr.j = local
+	case onService != nil:
+		rr.j = onService
+	case local != nil:
+		rr.j, where = local, "the local file "+rc.Journal.Path(ref)
+	default:
+		id := ""
+		if lease != nil {
+			id = lease.ID
+		}
+		j, detail, err := rr.infer(ctx, id)
+		if err != nil || j == nil {
+			return detail, err
+		}
+		rr.j, where = j, "the service's state ("+detail+")"
+	}
+	rr.rep.Before = &ReportState{Traffic: svc.Traffic, Etag: svc.Etag, Generation: svc.Generation}
+	rr.rep.BrokenRevision = rr.j.BrokenRevision
+	rr.rep.LastGood = rr.j.Snapshot.Serving()
+	if rr.j.Started.IsZero() {
+		return fmt.Sprintf("%s, from %s; traffic before it taken as %s", cmp.Or(rr.j.Command, "?"), where, rr.j.Snapshot.Traffic), nil
+	}
+	return fmt.Sprintf("%s by %s, started %s, stopped at %s (journal from %s); snapshot traffic %s",
+		rr.j.Command, rr.j.Owner, rr.j.Started.Format(time.RFC3339), cmp.Or(rr.j.Step, "?"), where, rr.j.Snapshot.Traffic), nil
 }
 
 // resume waits for an operation the interrupted run left in flight, rather than
