@@ -9,8 +9,8 @@ import (
 
 // WriteLimiter keeps Admin API writes within a per-region write quota (Cloud
 // Run allows about 60 writes a minute per region): at most perMinute writes in
-// any window of one minute, a sliding window, so the full quota is usable
-// and never exceeded. Writes that put a service back (restore, cleanup: ctx
+// any window of one minute (and WindowMargin), a sliding window, so the
+// whole quota is usable and never exceeded. Writes that put a service back (restore, cleanup: ctx
 // marked Urgent) go before writes that start or advance a drill, so one
 // service's drill never delays another's restore.
 //
@@ -55,9 +55,17 @@ type waiter struct {
 	reserve bool
 }
 
-// NewWriteLimiter allows at most perMinute writes (at least 1) in any minute.
+// WindowMargin lengthens the limiter's minute: a write's time at the server
+// is its time here plus a network delay that varies from call to call, and
+// two writes a minute apart here may reach the server a little less than a
+// minute apart. A second covers that jitter at the cost of 1/60 of the rate.
+const WindowMargin = time.Second
+
+// NewWriteLimiter allows at most perMinute writes (at least 1) in any minute,
+// as the server counts them: in any window of a minute and WindowMargin, as
+// the limiter does.
 func NewWriteLimiter(perMinute int) *WriteLimiter {
-	return &WriteLimiter{limit: max(perMinute, 1), window: time.Minute, clock: realClock{}}
+	return &WriteLimiter{limit: max(perMinute, 1), window: time.Minute + WindowMargin, clock: realClock{}}
 }
 
 type urgentKey struct{}

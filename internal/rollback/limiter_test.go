@@ -190,7 +190,7 @@ func TestWriteLimiterSlidingWindow(t *testing.T) {
 	}
 	c.Advance(20 * time.Second)
 	fourth := background(t, l, t.Context(), false)
-	c.Advance(39*time.Second + 999*time.Millisecond)
+	c.Advance(l.window - 20*time.Second - time.Millisecond)
 	if granted(fourth) {
 		t.Fatalf("a 4th write went %v after the first 3: 4 in one minute", c.Now().Sub(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
 	}
@@ -204,15 +204,15 @@ func TestWriteLimiterSlidingWindow(t *testing.T) {
 }
 
 // TestWriteLimiterExactlyNPerMinute: writers that always want to write get
-// exactly perMinute writes in every minute, never more (the token bucket this
-// replaces gave 5/6 of it).
+// perMinute writes in every window (a minute and the margin), never more in
+// any minute (the token bucket this replaces gave 5/6 of it).
 func TestWriteLimiterExactlyNPerMinute(t *testing.T) {
 	for _, n := range []int{1, 7, 60} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			l, c := manualLimiter(n)
 			start := c.Now()
 			var at []time.Duration
-			for c.Now().Sub(start) < 5*time.Minute {
+			for c.Now().Sub(start) < 5*l.window {
 				w := background(t, l, t.Context(), false)
 				if !granted(w) {
 					next, ok := c.next()
@@ -227,9 +227,13 @@ func TestWriteLimiterExactlyNPerMinute(t *testing.T) {
 			if got := maxIn(at, time.Minute); got != n {
 				t.Errorf("at most %d writes in any minute, want exactly %d", got, n)
 			}
-			// 5 minutes of demand: 5n writes, and the (5n+1)-th at 5:00.
-			if len(at) != 5*n+1 {
-				t.Errorf("%d writes in 5 minutes (the last at %v), want %d", len(at), at[len(at)-1], 5*n+1)
+			if got := maxIn(at, l.window); got != n {
+				t.Errorf("at most %d writes in any window of %v, want exactly %d", got, l.window, n)
+			}
+			// 5 windows of demand: 5n writes, and the (5n+1)-th at the
+			// start of the sixth.
+			if len(at) != 5*n+1 || at[len(at)-1] != 5*l.window {
+				t.Errorf("%d writes in 5 windows (the last at %v), want %d, the last at %v", len(at), at[len(at)-1], 5*n+1, 5*l.window)
 			}
 		})
 	}
@@ -255,12 +259,12 @@ func TestWriteLimiterUrgentFirst(t *testing.T) {
 	shift1 := background(t, l, t.Context(), false)
 	shift2 := background(t, l, t.Context(), false)
 	restore := background(t, l, Urgent(t.Context()), false)
-	c.Advance(time.Minute)
+	c.Advance(l.window)
 	mustGet(t, restore, "the restore, first after a minute")
 	if granted(shift1) || granted(shift2) || l.waiting() != 2 {
 		t.Fatal("after a minute the restore should go alone")
 	}
-	c.Advance(time.Minute)
+	c.Advance(l.window)
 	mustGet(t, shift1, "shift-1, next")
 	if granted(shift2) {
 		t.Fatal("shift-2 went with shift-1")
@@ -278,7 +282,7 @@ func TestWriteLimiterCancelledWaiterLeaves(t *testing.T) {
 		t.Fatal("a cancelled Wait returned nil")
 	}
 	next := background(t, l, t.Context(), false)
-	c.Advance(time.Minute)
+	c.Advance(l.window)
 	mustGet(t, next, "the next write, on the slot the cancelled waiter left")
 }
 
@@ -313,8 +317,8 @@ func TestTicketSpendsWithoutWaiting(t *testing.T) {
 	if granted(again) {
 		t.Fatal("a spent ticket let a second write through")
 	}
-	tk.Release()                // a no-op after the spend
-	c.Advance(30 * time.Second) // the first two leave the window: two slots
+	tk.Release()                         // a no-op after the spend
+	c.Advance(l.window - 30*time.Second) // the first two leave the window: two slots
 	mustGet(t, third, "the third write, when the first two left the window")
 	mustGet(t, again, "the write after the spend")
 }
@@ -353,7 +357,7 @@ func TestTicketsNeverHoldEverySlot(t *testing.T) {
 	if granted(third) {
 		t.Fatal("the third ticket was granted with no slot free")
 	}
-	c.Advance(time.Minute)
+	c.Advance(l.window)
 	mustGet(t, third, "the third reservation, once a write left the window")
 	b.Release()
 
