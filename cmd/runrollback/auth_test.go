@@ -87,7 +87,9 @@ func TestTokenNeverFollowsARedirect(t *testing.T) {
 	})
 	var sent string
 	first := server(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock() // the probe may send attempts in parallel
 		sent = r.Header.Get("Authorization")
+		mu.Unlock()
 		http.Redirect(w, r, other.URL+"/api/v1/health/", http.StatusTemporaryRedirect)
 	})
 	tokenFile := filepath.Join(t.TempDir(), "token")
