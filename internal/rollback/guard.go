@@ -128,7 +128,14 @@ func (gr *guardRun) run(ctx context.Context) (string, error) {
 		if !res.OK {
 			return "", fmt.Errorf("%s is unhealthy after %d probe(s): %s", url, res.Attempts, res.Detail)
 		}
-		return fmt.Sprintf("healthy %s from %s, %d probe(s)", res.Version, res.Revision, res.Attempts), nil
+		_, serving := MoveTag(gr.svc, gr.o.LastGoodTag)
+		note, err := gr.checkVersion(ctx, StepProbe, serving, res)
+		if err != nil {
+			res.OK, res.Detail = false, err.Error()
+			gr.rep.Before.Healthy = false
+			return "", err
+		}
+		return fmt.Sprintf("healthy %s from %s, %d probe(s)%s", res.Version, res.Revision, res.Attempts, note), nil
 	})
 	if ctx.Err() != nil && !res.OK {
 		return ResultAborted, cmp.Or(ctx.Err(), perr)

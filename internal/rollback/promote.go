@@ -47,7 +47,12 @@ func (gr *guardRun) promote(ctx context.Context) (string, error) {
 		if !res.OK {
 			return "", fmt.Errorf("candidate %s is unhealthy on its tag URL after %d probe(s): %s", cand, res.Attempts, res.Detail)
 		}
-		return fmt.Sprintf("candidate %s healthy %s on its tag URL, %d probe(s)", cand, res.Version, res.Attempts), nil
+		note, err := gr.checkVersion(ctx, StepProbe, cand, res)
+		if err != nil {
+			res.OK, res.Detail = false, err.Error()
+			return "", err
+		}
+		return fmt.Sprintf("candidate %s healthy %s on its tag URL, %d probe(s)%s", cand, res.Version, res.Attempts, note), nil
 	})
 	if !res.OK {
 		if ctx.Err() != nil {
