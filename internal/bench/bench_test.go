@@ -29,8 +29,8 @@ var (
 	coldStart = flag.Duration("bench.cold-start", DefaultModel.ColdStart, "real-world cold start of a new revision")
 	rate      = flag.Float64("bench.rate", DefaultModel.Rate, "real-world user requests a second to the service URL (open loop)")
 
-	exposureRuns = flag.Int("bench.exposure-runs", 3, "BenchmarkExposure: runs of each procedure")
-	localRuns    = flag.Int("bench.local-runs", 10, "BenchmarkLocalDrill: runs of test --local")
+	exposureRuns = flag.Int("bench.exposure-runs", 5, "BenchmarkExposure: runs of each procedure")
+	localRuns    = flag.Int("bench.local-runs", 20, "BenchmarkLocalDrill: runs of test --local")
 	detectorRuns = flag.Int("bench.detector-runs", 5000, "BenchmarkDetection: detector verdicts per revision")
 	guardRuns    = flag.Int("bench.guard-runs", 100, "BenchmarkDetection: runrollback guard verdicts per revision")
 	fleetN       = flag.Int("bench.fleet-services", 200, "BenchmarkFleet: services drilled")
