@@ -47,6 +47,11 @@ but something of the drill's left on the service (listed in the report's left_be
 			if err != nil {
 				return err
 			}
+			for _, name := range g.services {
+				if _, _, _, err := rollback.DrillNames(name, rollback.NewDrillID()); err != nil {
+					return usageError{err}
+				}
+			}
 			po, err := parseProbe(c)
 			if err != nil {
 				return err

@@ -472,6 +472,8 @@ func safetyCases() []faultCase {
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "recover_decisions.txtar") }},
 		{"Corrupted journals", "the local journal truncated, the service's journal or lease annotation garbled, or both journals", "the other copy is used, then the service's own state; where the split before the drill cannot be known, exit 4 with the commands that finish the job, never \"nothing was changed\"",
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "recover_corrupt.txtar") }},
+		{"Limits", "service names of 34, 35, 37, 38, 44, 46 and 49 characters (tag + name at most 46)", "the drill's tag is drill-<id>, else d<id> shortened to the room; the guard's last-good, else good, else lg; where no tag fits, exit 2 up front saying what still works (guard --restore-from passes untagged)",
+			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "tag_limits.txtar") }},
 	}
 }
 

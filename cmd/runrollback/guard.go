@@ -55,11 +55,13 @@ back but its lease left on the service.`,
 			if o.RestoreTimeout, err = parseRestoreTimeout(c); err != nil {
 				return err
 			}
-			if err := rollback.ValidateTag(o.LastGoodTag); err != nil {
-				return usageError{fmt.Errorf("--last-good-tag: %w", err)}
+			lastGood, tagErr := rollback.LastGoodTag(ref.Name, o.LastGoodTag, c.IsSet("last-good-tag"))
+			if tagErr != nil && c.IsSet("last-good-tag") {
+				return usageError{fmt.Errorf("--last-good-tag: %w", tagErr)}
 			}
+			o.LastGoodTag = lastGood
 			if o.Candidate = c.String("candidate"); o.Candidate != "" {
-				if err := rollback.ValidateTag(o.Candidate); err != nil {
+				if err := rollback.ValidateTagFor(ref.Name, o.Candidate); err != nil {
 					return usageError{fmt.Errorf("--candidate: %w", err)}
 				}
 				if c.IsSet("restore-from") {
@@ -75,6 +77,9 @@ back but its lease left on the service.`,
 					return usageError{fmt.Errorf("--restore-from %s is a snapshot of %s, not of %s", from, snap.Service, o.Service)}
 				}
 				o.RestoreFrom = &snap
+			}
+			if tagErr != nil && o.RestoreFrom == nil {
+				return usageError{fmt.Errorf("%w: pass --restore-from FILE (a snapshot taken before the deploy), which needs no tag", tagErr)}
 			}
 			be, err := openBackend(c.Context, g)
 			if err != nil {

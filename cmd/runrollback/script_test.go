@@ -346,7 +346,7 @@ func leftovers(f *scriptFake, name string) []string {
 		}
 	}
 	for _, t := range svc.GetTraffic() {
-		if strings.HasPrefix(t.GetTag(), "drill-") {
+		if strings.HasPrefix(t.GetTag(), "drill-") || (t.GetTag() != "" && strings.Contains(t.GetRevision(), "-drill-")) {
 			problems = append(problems, "tag "+t.GetTag())
 		}
 	}

@@ -126,9 +126,9 @@ func parseRollback(c *cli.Context, g globalOpts, po probeOpts) (rollback.Rollbac
 		}
 		o.From = &snap
 	default:
-		tag := c.String("last-good-tag")
-		if err := rollback.ValidateTag(tag); err != nil {
-			return o, usageError{fmt.Errorf("--last-good-tag: %w", err)}
+		tag, err := rollback.LastGoodTag(ref.Name, c.String("last-good-tag"), c.IsSet("last-good-tag"))
+		if err != nil {
+			return o, usageError{fmt.Errorf("--last-good-tag: %w; or pass --to REVISION or --restore-from FILE", err)}
 		}
 		o.Tag = tag
 	}

@@ -552,3 +552,41 @@ func TestInferFromServiceState(t *testing.T) {
 		})
 	}
 }
+
+func TestTagsFitTheServiceName(t *testing.T) {
+	name := func(n int) string { return "s" + strings.Repeat("x", n-1) }
+	for _, tt := range []struct {
+		n        int
+		tag      string // "" = no room
+		lastGood string
+	}{
+		{3, "drill-abc123", "last-good"},
+		{34, "drill-abc123", "last-good"},
+		{35, "dabc123", "last-good"},
+		{37, "dabc123", "last-good"},
+		{38, "dabc123", "good"},
+		{40, "dabc12", "good"},
+		{42, "dabc", "good"},
+		{43, "dab", "lg"},
+		{44, "da", "lg"},
+		{45, "", ""},
+		{46, "", ""},
+		{49, "", ""},
+	} {
+		tag, rev, id, err := DrillNames(name(tt.n), "abc123")
+		if tt.tag == "" {
+			if !errors.Is(err, ErrNoTagRoom) {
+				t.Errorf("%d: DrillNames = %q, %v; want no room", tt.n, tag, err)
+			}
+		} else if tag != tt.tag || err != nil || rev != name(tt.n)+"-drill-"+id || len(tag)+tt.n > MaxTagAndService || len(rev) > 63 {
+			t.Errorf("%d: DrillNames = %q, %q, %q, %v; want tag %q", tt.n, tag, rev, id, err, tt.tag)
+		}
+		lg, err := LastGoodTag(name(tt.n), "", false)
+		if lg != tt.lastGood || (lg == "") != errors.Is(err, ErrNoTagRoom) {
+			t.Errorf("%d: LastGoodTag = %q, %v; want %q", tt.n, lg, err, tt.lastGood)
+		}
+	}
+	if _, err := LastGoodTag(name(38), "last-good", true); !errors.Is(err, ErrNoTagRoom) {
+		t.Errorf("an explicit tag that does not fit: %v", err)
+	}
+}

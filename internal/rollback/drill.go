@@ -58,6 +58,7 @@ type drillRun struct {
 	d        *Drill
 	o        DrillOptions
 	brk      breaker
+	id       string   // the run's id, in its tag, revision, lease and journal
 	svc      *Service // as last read or written
 	snap     Snapshot
 	broken   string // revision name
@@ -113,13 +114,21 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 		Service: ReportService{Project: o.Service.Project, Region: o.Service.Region, Name: o.Service.Name},
 		Mode:    &ReportMode{Break: o.Break.Spec, TrafficPercent: o.TrafficPercent, Local: o.Local},
 	}
+	tag, broken, id, err := DrillNames(o.Service.Name, id)
 	r := &drillRun{
 		runner: newRunner(rep, d.Observe, d.Now, d.BeforeStep, d.Journal),
 		d:      d,
 		o:      o,
-		broken: o.Service.Name + "-drill-" + id,
-		tag:    "drill-" + id,
+		id:     id,
+		broken: broken,
+		tag:    tag,
 		brk:    breakerFor(o.Break),
+	}
+	if err != nil {
+		// No tag fits the service's name: nothing can be drilled, nothing changed.
+		r.record(StepPreflight, StepFail, start, 0, err.Error())
+		r.finish(start, ResultAborted, fmt.Errorf("%w: %w", ErrAborted, err))
+		return r.rep
 	}
 	if o.Break.Mode == BreakSimulate {
 		r.broken = ""
@@ -131,7 +140,7 @@ func (d *Drill) Run(ctx context.Context, o DrillOptions) *Report {
 		defer cancel()
 	}
 
-	err := r.step(runCtx, StepPreflight, r.preflight)
+	err = r.step(runCtx, StepPreflight, r.preflight)
 	if err == nil {
 		err = r.step(runCtx, StepLease, r.lease)
 	}
@@ -248,14 +257,14 @@ func (r *drillRun) preflight(ctx context.Context) (string, error) {
 // shows reports whether the service carries a drill's own entries: its tag
 // or revision in the traffic, or its revision in the template.
 func shows(svc *Service, id string) bool {
-	broken, tag := svc.Ref.Name+"-drill-"+id, "drill-"+id
+	tag, broken, _, _ := DrillNames(svc.Ref.Name, id)
 	return svc.Template.Revision == broken || slices.ContainsFunc(svc.Traffic, func(t Target) bool { return t.Revision == broken || t.Tag == tag })
 }
 
 func (r *drillRun) lease(ctx context.Context) (string, error) {
 	now := r.now()
 	j := Journal{
-		Schema: JournalSchema, ID: strings.TrimPrefix(r.tag, "drill-"), Command: "test", Owner: r.o.Owner, Started: now.UTC(),
+		Schema: JournalSchema, ID: r.id, Command: "test", Owner: r.o.Owner, Started: now.UTC(),
 		Step: StepLease, Snapshot: r.snap, BrokenRevision: r.broken, Tag: r.tag, KeepRevision: r.o.KeepRevision,
 		TemplateChanged: r.broken != "", PID: os.Getpid(),
 	}

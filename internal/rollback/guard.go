@@ -68,7 +68,10 @@ type guardRun struct {
 func (g *Guard) Run(ctx context.Context, o GuardOptions) *Report {
 	o.LeaseTTL = cmp.Or(o.LeaseTTL, 15*time.Minute)
 	o.RestoreTimeout = cmp.Or(o.RestoreTimeout, DefaultRestoreTimeout)
-	o.LastGoodTag = cmp.Or(o.LastGoodTag, "last-good")
+	if o.LastGoodTag == "" {
+		// The default that fits the service's name; "" when none does.
+		o.LastGoodTag, _ = LastGoodTag(o.Service.Name, "", false)
+	}
 	rep := &Report{
 		Schema:  ReportSchema,
 		Command: "guard",
@@ -149,6 +152,10 @@ func (gr *guardRun) run(ctx context.Context) (string, error) {
 // healthy moves the last-good tag to the serving revision.
 func (gr *guardRun) healthy(ctx context.Context) (string, error) {
 	err := gr.step(ctx, StepTag, func(ctx context.Context) (string, error) {
+		if gr.o.LastGoodTag == "" {
+			gr.warn(StepTag, fmt.Sprintf("no last-good tag fits with the service name %q (tag and name together at most %d characters): not tagged", gr.o.Service.Name, MaxTagAndService))
+			return "", nil
+		}
 		want, serving := MoveTag(gr.svc, gr.o.LastGoodTag)
 		gr.rep.LastGood = []string{serving}
 		if gr.svc.Traffic.Equal(want) {

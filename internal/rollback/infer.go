@@ -49,7 +49,8 @@ func (rr *recoverRun) infer(ctx context.Context, id string) (*Journal, string, e
 			return nil, "", fmt.Errorf("%w: no journal can be read, and the service carries entries of several drills", ErrNotRestored)
 		}
 	}
-	broken, tag := prefix+id, "drill-"+id
+	broken := prefix + id
+	tag, _, _, _ := DrillNames(ref.Name, id)
 	ours := func(t Target) bool { return t.Revision == broken || t.Tag == tag }
 	var rest Split
 	var share int32

@@ -154,7 +154,10 @@ func (gr *guardRun) promote(ctx context.Context) (string, error) {
 	if verr == nil {
 		err := gr.step(rctx, StepTag, func(ctx context.Context) (string, error) {
 			c := gr.converger()
-			tagged, _ := MoveTag(gr.svc, gr.o.LastGoodTag)
+			tagged := gr.svc.Traffic
+			if gr.o.LastGoodTag != "" {
+				tagged, _ = MoveTag(gr.svc, gr.o.LastGoodTag)
+			}
 			p, err := c.restore(ctx, func(cur *Service) plan {
 				switch {
 				case !HasRunAnnotations(cur.Annotations) && cur.Traffic.Equal(tagged):
