@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // MaxTagAndService is Cloud Run's limit on a traffic tag and the service name
@@ -28,9 +27,6 @@ func ValidateTagFor(service, tag string) error {
 	return nil
 }
 
-// drillIDChars is the length of a drill's run id.
-const drillIDChars = 6
-
 // DrillNames returns the drill's tag and revision name on service for the run
 // id, and the id they carry: tag drill-<id> when it fits, else d<id> with the
 // id shortened to the room left (a service name of 40 characters leaves 6: a
@@ -51,12 +47,6 @@ func DrillNames(service, id string) (tag, revision, runID string, err error) {
 	return "d" + id, service + "-drill-" + id, id, nil
 }
 
-// drillTagOf reports whether tag is the drill tag of run id on service.
-func drillTagOf(service, id, tag string) bool {
-	t, _, _, err := DrillNames(service, id)
-	return err == nil && t == tag
-}
-
 // lastGoodTags are the guard's default last-good tags, longest first: the
 // first that fits with the service name is used.
 var lastGoodTags = []string{"last-good", "good", "lg"}
@@ -75,6 +65,3 @@ func LastGoodTag(service, tag string, explicit bool) (string, error) {
 	}
 	return "", fmt.Errorf("%w: service name %q is %d characters, which leaves no room for a last-good tag (tag and name together at most %d)", ErrNoTagRoom, service, len(service), MaxTagAndService)
 }
-
-// isDrillRevision reports whether a revision name is a drill's.
-func isDrillRevision(name string) bool { return strings.Contains(name, "-drill-") }
