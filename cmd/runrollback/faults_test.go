@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -474,6 +475,8 @@ func safetyCases() []faultCase {
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "recover_corrupt.txtar") }},
 		{"Limits", "service names of 34, 35, 37, 38, 44, 46 and 49 characters (tag + name at most 46)", "the drill's tag is drill-<id>, else d<id> shortened to the room; the guard's last-good, else good, else lg; where no tag fits, exit 2 up front saying what still works (guard --restore-from passes untagged)",
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "tag_limits.txtar") }},
+		{"Limits", "annotations that leave no room for the journal (256 KiB in all)", "the guard's rollback is written without its journal and users are restored (exit 1, the deploy was bad); a drill stops before changing anything (exit 3); the journal on the service is compact (a 64 MB template adds nothing to it; measured in internal/rollback)",
+			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "journal_no_room.txtar") }},
 	}
 }
 
@@ -704,6 +707,23 @@ func init() {
 		svc, err := c.GetService(context.Background(), ref)
 		ts.Check(err)
 		_, err = c.UpdateTraffic(context.Background(), ref, svc.Etag, split)
+		ts.Check(err)
+	}
+	// annotate SERVICE KEY BYTES: another writer puts an annotation of BYTES
+	// bytes on the service.
+	scriptCmds["annotate"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		c := adapter(ts)
+		ref := scriptRef(args[0])
+		n, err := strconv.Atoi(args[2])
+		ts.Check(err)
+		svc, err := c.GetService(context.Background(), ref)
+		ts.Check(err)
+		ann := maps.Clone(svc.Annotations)
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[args[1]] = strings.Repeat("x", n)
+		_, err = c.SetAnnotations(context.Background(), ref, svc.Etag, ann)
 		ts.Check(err)
 	}
 	// expire SERVICE: the lease on the service expires now (its run stalled

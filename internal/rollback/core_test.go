@@ -337,7 +337,7 @@ func TestGuardRollbackOutcomes(t *testing.T) {
 // and their restore.
 func TestGuardRestoresWhenTheJournalDoesNotFit(t *testing.T) {
 	m := apiWorld()
-	m.Edit(func(s *Service) { s.Annotations["big"] = strings.Repeat("x", 255<<10) })
+	m.Edit(func(s *Service) { s.Annotations["big"] = strings.Repeat("x", 256<<10-100) })
 	snap := TakeSnapshot(m.Service(), time.Now())
 	badDeploy(t, m)
 	g := &Guard{Cloud: m, Probe: memProbe{m: m}, Journal: testJournal(t)}
@@ -588,5 +588,37 @@ func TestTagsFitTheServiceName(t *testing.T) {
 	}
 	if _, err := LastGoodTag(name(38), "last-good", true); !errors.Is(err, ErrNoTagRoom) {
 		t.Errorf("an explicit tag that does not fit: %v", err)
+	}
+}
+
+// The journal on the service does not grow with the template: measured
+// against the largest template Cloud Run allows (1,000 env vars, each value
+// up to 32,768 bytes), and a traffic list of 100 entries, it stays far below
+// the 256 KiB Cloud Run allows for all of a service's annotations.
+func TestJournalAnnotationSize(t *testing.T) {
+	env := map[string]string{}
+	for i := range 1000 {
+		env[fmt.Sprintf("VAR_%04d", i)] = strings.Repeat("v", 32768)
+	}
+	raw := []byte(strings.Repeat("t", 1000*(32768+16)))
+	var traffic Split
+	for i := range 100 {
+		traffic = append(traffic, Target{Revision: fmt.Sprintf("svc-%05d-abc", i), Percent: map[bool]int32{true: 100}[i == 0], Tag: fmt.Sprintf("t%02d", i)})
+	}
+	svc := &Service{Ref: ServiceRef{Project: "p-123456", Region: "us-central1", Name: strings.Repeat("s", 44)}, Traffic: traffic,
+		Template: Template{Revision: "svc-00001-abc", Hash: "0123456789abcdef", Image: "us-docker.pkg.dev/p/app/app:1", Env: env, Raw: raw}}
+	snap := TakeSnapshot(svc, time.Now())
+	b, _ := ParseBreak("flaky:50")
+	j := Journal{Schema: JournalSchema, ID: "abc123", Command: "test", Owner: "github.com/org/repo run 1234567890", Started: time.Now(),
+		Snapshot: snap, BrokenRevision: svc.Ref.Name + "-drill-a", Tag: "da", TemplateChanged: true, Mark: markOf(b, snap.Template),
+		Plan: []Split{append(traffic, Target{Revision: "x", Tag: "da"}), append(traffic, Target{Revision: "x", Percent: 100, Tag: "da"})}, PID: 99999}
+	size := JournalAnnotationSize(j)
+	t.Logf("template %d bytes; journal annotation %d bytes (limit for all annotations %d)", len(raw)+len(env)*32768, size, 256<<10)
+	if size > 32<<10 {
+		t.Errorf("journal annotation is %d bytes, want it well within 256 KiB", size)
+	}
+	ann, err := WithRunAnnotations(nil, Lease{ID: j.ID}, j)
+	if err != nil || strings.Contains(ann[AnnotationJournal], "vvvv") {
+		t.Errorf("the annotation carries the template's env: %v", err)
 	}
 }

@@ -268,6 +268,9 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 		if restored.done {
 			return fmt.Sprintf("the traffic is already %s: nothing to write", want), nil
 		}
+		if !gr.leased {
+			return fmt.Sprintf("rolled back to %s: %s (journal %s kept locally only)", why, want, gr.j.ID), nil
+		}
 		return fmt.Sprintf("rolled back to %s: %s (lease %s taken with it)", why, want, gr.j.ID), nil
 	})
 	if err != nil {

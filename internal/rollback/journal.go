@@ -216,13 +216,30 @@ func otherRun(s *Service, id string, now time.Time) *Lease {
 	return l
 }
 
-// WithRunAnnotations returns annotations plus our lease and journal.
+// compact is the journal as it goes on the service: without the template's
+// full encoding and env, which can be far larger than Cloud Run's 256 KiB of
+// annotations. Nothing on the service needs them: the break is taken out of a
+// template by its Mark, and the template's hash says whether it is back. The
+// local file keeps the whole journal.
+func compact(j Journal) Journal {
+	j.Snapshot.Template.Raw = nil
+	j.Snapshot.Template.Env = nil
+	return j
+}
+
+// JournalAnnotationSize is the size of j's annotation on the service.
+func JournalAnnotationSize(j Journal) int {
+	b, _ := json.Marshal(compact(j))
+	return len(b)
+}
+
+// WithRunAnnotations returns annotations plus our lease and (compact) journal.
 func WithRunAnnotations(annotations map[string]string, l Lease, j Journal) (map[string]string, error) {
 	lb, err := json.Marshal(l)
 	if err != nil {
 		return nil, err
 	}
-	jb, err := json.Marshal(j)
+	jb, err := json.Marshal(compact(j))
 	if err != nil {
 		return nil, err
 	}
