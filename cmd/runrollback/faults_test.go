@@ -111,9 +111,9 @@ const (
 	drill      = "test"
 )
 
-// cleanDrillWrites is what a clean default drill of api writes: lease, deploy,
-// template back, shift, restore, release.
-const cleanDrillWrites = 6
+// cleanDrillWrites is what a clean default drill of api writes to the service:
+// deploy (with the lease), template back, shift, restore (with the release).
+const cleanDrillWrites = 4
 
 func faultCases() []faultCase {
 	return []faultCase{
@@ -135,7 +135,7 @@ func faultCases() []faultCase {
 			}},
 		{"API", "the update applies but its reply is lost (DEADLINE_EXCEEDED)", "settled by reading the generation: no second write",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.LoseReply("UpdateService", 2, codes.DeadlineExceeded) // the lease and the deploy
+				f.srv.LoseReply("UpdateService", 2, codes.DeadlineExceeded) // the deploy (with the lease) and the template
 				wantExit(t, runCLI(t.Context(), t, f, state, nil, drill, "--service", "api"), 0)
 				if got := f.srv.Calls()["UpdateService"]; got != cleanDrillWrites {
 					t.Errorf("UpdateService calls = %d, want %d (no duplicate write)", got, cleanDrillWrites)
@@ -163,7 +163,7 @@ func faultCases() []faultCase {
 			}},
 		{"API", "an operation never finishes", "the restore waits for it for --restore-timeout, then exit 4 naming the operation; `recover` completes it",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.HoldOperationsAfter(4) // lease, deploy, template, shift finish; the restore hangs
+				f.srv.HoldOperationsAfter(3) // deploy (with the lease), template, shift finish; the restore hangs
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api", "--operation-timeout", "300ms", "--restore-timeout", "2s")
 				wantExit(t, r, exitNotRestored)
 				if !strings.Contains(r.rep.Hint, "runrollback recover") || !strings.Contains(r.rep.Hint, "/operations/") {
@@ -183,14 +183,14 @@ func faultCases() []faultCase {
 			}},
 		{"API", "RESOURCE_EXHAUSTED on the restore, longer than the usual retries", "the restore waits for the quota instead of giving up with users on the broken revision; the drill passes",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.FailAfter("UpdateService", 4, 8, codes.ResourceExhausted, "write quota exceeded") // lease, deploy, template, shift go; the restore is refused 8 times
+				f.srv.FailAfter("UpdateService", 3, 8, codes.ResourceExhausted, "write quota exceeded") // deploy, template, shift go; the restore is refused 8 times
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
 				wantExit(t, r, 0)
 				nothingLost(t, f, "api", apiTraffic, apiTraffic)
 			}},
 		{"API", "the shift refused (PERMISSION_DENIED)", "exit 3; not mistaken for another writer's change; no exposure reported",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.FailAfter("UpdateService", 3, 1, codes.PermissionDenied, "denied") // lease, deploy, template go
+				f.srv.FailAfter("UpdateService", 2, 1, codes.PermissionDenied, "denied") // deploy, template go
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
 				wantExit(t, r, exitAborted)
 				if strings.Contains(r.rep.Error, "someone else") || r.rep.Exposure.MS != 0 {
@@ -213,7 +213,7 @@ func faultCases() []faultCase {
 			}},
 		{"API", "UNAUTHENTICATED mid-run (on the shift)", "the drill stops and restores (exit 3)",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.FailAfter("UpdateService", 3, 1, codes.Unauthenticated, "token expired") // lease, deploy, template go
+				f.srv.FailAfter("UpdateService", 2, 1, codes.Unauthenticated, "token expired") // deploy, template go
 				wantExit(t, runCLI(t.Context(), t, f, state, nil, drill, "--service", "api"), exitAborted)
 				nothingLost(t, f, "api", apiTraffic, apiTraffic)
 			}},
@@ -395,17 +395,17 @@ func safetyCases() []faultCase {
 			}},
 		{"Restore budget", "UNAVAILABLE for about a second on the restore write", "the restore retries with backoff for its budget: users are back, the drill passes",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.FailAfter("UpdateService", 4, 15, codes.Unavailable, "try again") // lease, deploy, template, shift go; 15 refusals
+				f.srv.FailAfter("UpdateService", 3, 15, codes.Unavailable, "try again") // deploy, template, shift go; 15 refusals
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
 				wantExit(t, r, exitOK)
-				if f.srv.Calls()["UpdateService"] < 3+15+1 {
+				if f.srv.Calls()["UpdateService"] < 2+15+1 {
 					t.Errorf("UpdateService calls = %d, want the 15 refusals and more", f.srv.Calls()["UpdateService"])
 				}
 				nothingLost(t, f, "api", apiTraffic, apiTraffic)
 			}},
 		{"Restore budget", "UNAVAILABLE on the restore for longer than --restore-timeout", "exit 4, the recover command in the hint; `recover` then finishes",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.FailAfter("UpdateService", 4, 100000, codes.Unavailable, "down") // from the restore on
+				f.srv.FailAfter("UpdateService", 3, 100000, codes.Unavailable, "down") // from the restore on
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api", "--restore-timeout", "1s")
 				wantExit(t, r, exitNotRestored)
 				if !strings.Contains(r.rep.Hint, "runrollback recover") {
@@ -450,7 +450,10 @@ func safetyCases() []faultCase {
 			}},
 		{"Left behind", "the lease cannot be released (PERMISSION_DENIED)", "not a PASS: exit 5, left_behind names the lease, the hint `runrollback recover`, which then removes it",
 			func(t *testing.T, f *scriptFake, state string) {
-				f.srv.FailAfter("UpdateService", 5, 1000, codes.PermissionDenied, "denied") // lease, deploy, template, shift, restore go
+				// deploy, template, shift go; the restore with the release is
+				// refused, the restore alone goes, the release is refused.
+				f.srv.FailAfter("UpdateService", 3, 1, codes.PermissionDenied, "denied")
+				f.srv.FailAfter("UpdateService", 1, 1000, codes.PermissionDenied, "denied")
 				r := runCLI(t.Context(), t, f, state, nil, drill, "--service", "api")
 				wantExit(t, r, exitLeftBehind)
 				if len(r.rep.LeftBehind) != 1 || !strings.Contains(r.rep.LeftBehind[0], "lease") || !strings.Contains(r.rep.Hint, "runrollback recover") {
@@ -467,7 +470,7 @@ func safetyCases() []faultCase {
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "drill_concurrent_deploy.txtar") }},
 		{"Conflicts", "someone moves traffic after the restore, during verify or cleanup", "their split stands; exit 3 with the difference (was 1 in verify, 0 in cleanup)",
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "drill_conflict_late.txtar") }},
-		{"Ownership", "drill A stalls past its lease, drill B takes over, A wakes; recover beside a live drill", "A removes nothing of B's (exit 3); recover on B's machine while B runs asks for --force; after B is killed, recover finishes B's job",
+		{"Ownership", "drill A stalls past its lease while its revision is up; a second drill; recover beside the live drill", "the second drill does not take A over (exit 3, nothing written); recover on A's machine while A runs asks for --force, its lease expired or not; A, woken, puts everything back; killed, recover finishes it (a run removes only its own lease: unit-tested)",
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "recover_ownership.txtar") }},
 		{"Recover decisions", "a person's 50/50 after a killed drill; a guard killed mid-rollback after a LATEST=100 deploy", "recover from another machine keeps the person's split (exit 3); the guard's rollback ends on the snapshot's pinned split, not LATEST=100",
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "recover_decisions.txtar") }},

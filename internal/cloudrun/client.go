@@ -499,7 +499,14 @@ func (c *Client) DeployRevision(ctx context.Context, ref rollback.ServiceRef, et
 		Service:    &runpb.Service{Name: ref.FullName(), Etag: etag, Template: tmpl, Traffic: pt},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"template", "traffic"}},
 	}
+	if d.Annotations != nil {
+		req.Service.Annotations = d.Annotations
+		req.UpdateMask.Paths = append(req.UpdateMask.Paths, "annotations")
+	}
 	return c.update(ctx, op, ref, req, func(s *runpb.Service) bool {
+		if d.Annotations != nil && !sameAnnotations(d.Annotations)(s) {
+			return false
+		}
 		if d.Revision == "" {
 			return templateHash(s.GetTemplate()) == templateHash(tmpl) && sameTraffic(pt)(s)
 		}

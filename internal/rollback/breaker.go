@@ -55,7 +55,7 @@ func (revisionBreak) deploy(ctx context.Context, r *drillRun) (string, error) {
 	}
 	r.svc = svc
 	r.tagURL = tagURI(svc, r.tag)
-	return fmt.Sprintf("revision %s deployed at 0%% with tag %s (%s)", r.broken, r.tag, describeBreak(r.o.Break)), nil
+	return fmt.Sprintf("revision %s deployed at 0%% with tag %s (%s); lease %s taken with it", r.broken, r.tag, describeBreak(r.o.Break), r.id), nil
 }
 
 func (revisionBreak) templateSplit(r *drillRun) Split { return r.brk.deploySplit(r) }
@@ -102,10 +102,14 @@ func deployBroken(ctx context.Context, r *drillRun) (*Service, error) {
 	if err := r.intend(split); err != nil {
 		return nil, err
 	}
-	svc, err := r.d.Cloud.DeployRevision(ctx, r.o.Service, r.svc.Etag, Deploy{
-		Revision: r.broken, Env: r.o.Break.Env, Image: r.o.Break.Image, Traffic: split,
+	svc, err := r.leaseWith(ctx, func(etag string, ann map[string]string) (*Service, error) {
+		return r.d.Cloud.DeployRevision(ctx, r.o.Service, etag, Deploy{
+			Revision: r.broken, Env: r.o.Break.Env, Image: r.o.Break.Image, Traffic: split, Annotations: ann,
+		})
 	})
-	r.rep.RevisionsCreated = appendNew(r.rep.RevisionsCreated, r.broken)
+	if r.leased {
+		r.rep.RevisionsCreated = appendNew(r.rep.RevisionsCreated, r.broken)
+	}
 	return svc, err
 }
 
@@ -193,13 +197,15 @@ func (simulateBreak) deploy(ctx context.Context, r *drillRun) (string, error) {
 	if err := r.intend(split); err != nil {
 		return "", err
 	}
-	svc, err := r.d.Cloud.UpdateTraffic(ctx, r.o.Service, r.svc.Etag, split)
+	svc, err := r.leaseWith(ctx, func(etag string, ann map[string]string) (*Service, error) {
+		return r.d.Cloud.UpdateTrafficAnnotated(ctx, r.o.Service, etag, split, ann)
+	})
 	if err != nil {
 		return "", err
 	}
 	r.svc = svc
 	r.tagURL = tagURI(svc, r.tag)
-	return fmt.Sprintf("simulate: tagged serving revision %s as %s (nothing deployed)", serving, r.tag), nil
+	return fmt.Sprintf("simulate: tagged serving revision %s as %s (nothing deployed; lease %s taken with it)", serving, r.tag, r.id), nil
 }
 
 func (simulateBreak) detectTag(ctx context.Context, r *drillRun) (string, error) {

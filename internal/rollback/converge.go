@@ -27,6 +27,9 @@ type converger struct {
 	// conflict, when set, says another writer changed the traffic during the run
 	// and their change was kept: the run ends aborted, with this as the diff.
 	conflict string
+	// fold: release the lease in the last write that puts traffic back
+	// verbatim, rather than in a write of its own.
+	fold bool
 	// left lists what of the run's could not be removed from the service;
 	// fixes say how to remove it.
 	left  []string
@@ -48,6 +51,20 @@ func (c *converger) reread(ctx context.Context) error {
 	}
 	c.svc = cur
 	return nil
+}
+
+// rereadPatiently reads the service, riding out transient errors for as long
+// as ctx's budget lasts.
+func (c *converger) rereadPatiently(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		err := c.reread(ctx)
+		if err == nil || !transient(err) {
+			return err
+		}
+		if perr := pause(ctx, attempt); perr != nil {
+			return fmt.Errorf("%w (gave up after %d attempts: %v)", err, attempt+1, perr)
+		}
+	}
 }
 
 // errChanged says the service changed under a write (someone else's write, or
@@ -231,6 +248,13 @@ func (c *converger) restore(ctx context.Context, decide func(cur *Service) plan)
 			c.warn(fmt.Sprintf("%q changed during the restore (generation %d now): deciding again", c.ref.Name, c.svc.Generation))
 			continue
 		}
+		if err != nil && p.annotations != nil && c.fold && !errors.Is(err, ErrPending) {
+			// The lease's release never stands between users and their
+			// restore: write the traffic alone, release later.
+			c.warn(fmt.Sprintf("the restore with the lease's release was not written (%v): writing the traffic alone", err))
+			c.fold = false
+			continue
+		}
 		return p, err
 	}
 	return plan{}, fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
@@ -256,7 +280,7 @@ func (c *converger) restoreTraffic(ctx context.Context) (string, error) {
 	// The run may have stopped on a write whose outcome it did not see (an
 	// operation that failed after changing the desired traffic): decide from
 	// the service as it is now.
-	if err := c.reread(ctx); err != nil {
+	if err := c.rereadPatiently(ctx); err != nil {
 		return "", err
 	}
 	p, err := c.restore(ctx, c.decideRestore)
@@ -273,6 +297,12 @@ func (c *converger) decideRestore(svc *Service) plan {
 	pinned := snap.Pinned()
 	cur := svc.Traffic
 	back := plan{want: pinned, detail: "traffic back on the last good revision(s): " + pinned.String()}
+	if c.fold && pinned.Equal(snap.Traffic) && HasRunAnnotations(svc.Annotations) && c.someoneElses(svc) == "" {
+		// The traffic goes back verbatim: nothing later needs the lease
+		// (docs/design.md, "The write budget"), so it goes in this write.
+		back.annotations = WithoutRunAnnotations(svc.Annotations)
+		back.detail += "; lease released with it"
+	}
 	switch {
 	case cur.Equal(snap.Traffic) || cur.Equal(pinned):
 		return plan{done: true}
@@ -332,8 +362,16 @@ func (c *converger) cleanup(ctx context.Context, forget func() error) (string, e
 		if attempt > maxConflicts {
 			return "", fmt.Errorf("%w: %q kept changing under us", ErrConflict, c.ref.Name)
 		}
-		err := c.send(ctx, func(etag string) (*Service, error) { return c.cloud.UpdateTraffic(ctx, c.ref, etag, snap.Traffic) },
-			func(s *Service) bool { return s.Traffic.Equal(snap.Traffic) })
+		var ann map[string]string
+		if c.fold && HasRunAnnotations(c.svc.Annotations) && c.someoneElses(c.svc) == "" {
+			ann = WithoutRunAnnotations(c.svc.Annotations)
+		}
+		err := c.send(ctx, func(etag string) (*Service, error) {
+			if ann != nil {
+				return c.cloud.UpdateTrafficAnnotated(ctx, c.ref, etag, snap.Traffic, ann)
+			}
+			return c.cloud.UpdateTraffic(ctx, c.ref, etag, snap.Traffic)
+		}, func(s *Service) bool { return s.Traffic.Equal(snap.Traffic) && (ann == nil || !HasRunAnnotations(s.Annotations)) })
 		if errors.Is(err, errChanged) {
 			continue
 		}
@@ -524,7 +562,7 @@ func (c *converger) leaveFix(what, fix string) {
 // lease or journal that is unreadable goes with ours (or, for a run recovered
 // without a journal, whose id is "", with everything of ours).
 func (c *converger) release(ctx context.Context, forget func() error) (string, error) {
-	if err := c.reread(ctx); err != nil {
+	if err := c.rereadPatiently(ctx); err != nil {
 		return "", err
 	}
 	done := ""

@@ -182,17 +182,16 @@ func TestDrillPasses(t *testing.T) {
 func TestDrillRestoreRidesOutUnavailable(t *testing.T) {
 	m := apiWorld()
 	before := m.Service()
-	// The shift goes through; the restore meets 12 UNAVAILABLEs in a row.
-	m.fail["UpdateTraffic"] = []error{nil}
+	// The restore (which releases the lease with it) meets 12 UNAVAILABLEs in a row.
 	for range 12 {
-		m.fail["UpdateTraffic"] = append(m.fail["UpdateTraffic"], fmt.Errorf("down: %w", ErrUnavailable))
+		m.fail["UpdateTrafficAnnotated"] = append(m.fail["UpdateTrafficAnnotated"], fmt.Errorf("down: %w", ErrUnavailable))
 	}
 	rep := newDrill(t, m).Run(t.Context(), DrillOptions{Service: before.Ref, Break: healthBreak(t), TrafficPercent: 100})
 	if rep.Result != ResultPass {
 		t.Fatalf("result %s: %s", rep.Result, rep.Error)
 	}
-	if got := m.calls["UpdateTraffic"]; got < 14 {
-		t.Errorf("UpdateTraffic calls = %d, want the shift, 12 refusals and the restore", got)
+	if got := m.calls["UpdateTrafficAnnotated"]; got < 13 {
+		t.Errorf("UpdateTrafficAnnotated calls = %d, want 12 refusals and the restore", got)
 	}
 	assertClean(t, m, before.Traffic, before.Template)
 }
@@ -203,6 +202,7 @@ func TestDrillRestoreGivesUpAfterItsBudget(t *testing.T) {
 	m.fail["UpdateTraffic"] = []error{nil}
 	for range 100000 {
 		m.fail["UpdateTraffic"] = append(m.fail["UpdateTraffic"], ErrUnavailable)
+		m.fail["UpdateTrafficAnnotated"] = append(m.fail["UpdateTrafficAnnotated"], ErrUnavailable)
 	}
 	rep := newDrill(t, m).Run(t.Context(), DrillOptions{Service: before.Ref, Break: healthBreak(t), TrafficPercent: 100, RestoreTimeout: 50 * time.Millisecond})
 	if rep.Result != ResultError || !strings.Contains(rep.Hint, "runrollback recover") {
@@ -216,13 +216,13 @@ func TestDrillRestoreGivesUpAfterItsBudget(t *testing.T) {
 func TestDrillLostReplyOnLease(t *testing.T) {
 	m := apiWorld()
 	before := m.Service()
-	m.lose["SetAnnotations"] = 1
+	m.lose["DeployRevision"] = 1
 	m.fail["GetService"] = []error{nil, ErrUnavailable} // preflight reads; the read after the lost reply fails
 	rep := newDrill(t, m).Run(t.Context(), DrillOptions{Service: before.Ref, Break: healthBreak(t), TrafficPercent: 100})
-	// The outcome of the lease write is unknown: the drill stops, and removes
-	// the lease it may have taken rather than claim nothing changed.
-	if rep.Result == ResultPass {
-		t.Fatalf("result pass after an unknown lease write")
+	// The outcome of the write that takes the lease is unknown: the drill
+	// stops, and removes what it may have left rather than claim nothing changed.
+	if rep.Result == ResultPass || strings.Contains(rep.Hint, "nothing was changed") {
+		t.Fatalf("result %s (hint %q) after an unknown lease write", rep.Result, rep.Hint)
 	}
 	assertClean(t, m, before.Traffic, before.Template)
 }

@@ -65,7 +65,8 @@ type drillRun struct {
 	tag      string
 	baseURL  string
 	tagURL   string
-	leased   bool // the service may carry our lease: restore and clean up
+	ann      map[string]string // the service's annotations with our lease and journal
+	leased   bool              // the service may carry our lease: restore and clean up
 	touched  bool // a write that could change traffic or template was issued
 	conflict string
 	shiftAt  time.Time
@@ -280,36 +281,52 @@ func (r *drillRun) lease(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Local journal first: if the annotation write's reply is lost, recover still knows.
+	// The journal is saved locally now; the lease and journal go on the
+	// service in the first write, the deploy's, which carries the etag of the
+	// read that found no lease held (docs/design.md, "The write budget").
 	if err := r.journal(j); err != nil {
 		return "", err
 	}
+	r.ann = ann
+	return fmt.Sprintf("journal saved; lease %s (until %s) goes on the service with the deploy", j.ID, l.Expires.Format(time.RFC3339)), nil
+}
+
+// leaseWith sends the drill's first write, which carries the lease and
+// journal, and settles its outcome: after it the service may carry the lease,
+// unless a read proves the write did not apply (then the local journal goes).
+func (r *drillRun) leaseWith(ctx context.Context, write func(etag string, ann map[string]string) (*Service, error)) (*Service, error) {
 	r.leased = true
 	before := r.svc
-	svc, err := r.d.Cloud.SetAnnotations(ctx, r.o.Service, before.Etag, ann)
+	svc, err := write(before.Etag, r.ann)
+	if err == nil {
+		return svc, nil
+	}
 	out, cur := settle(ctx, r.d.Cloud, r.o.Service, before, svc, err, func(s *Service) bool {
-		l, _, _ := LeaseAndJournal(s)
-		return l != nil && l.ID == j.ID
+		l, _ := leaseOf(s)
+		return l != nil && l.ID == r.id
 	})
 	if cur != nil {
 		r.svc = cur
 	}
 	switch out {
 	case Applied:
-		if err != nil {
-			r.warn(StepLease, fmt.Sprintf("the lease write reported %v, but the service carries the lease", err))
+		if cur != nil && !errors.Is(err, ErrNotReady) && !errors.Is(err, ErrPending) {
+			r.warn(StepDeploy, fmt.Sprintf("the deploy reported %v, but the service carries it", err))
+			return cur, nil
 		}
-		return fmt.Sprintf("lease %s held until %s", j.ID, l.Expires.Format(time.RFC3339)), nil
 	case NotApplied:
 		if errors.Is(err, ErrConflict) {
 			r.hint = "someone changed the service while the drill started; run the drill again"
+		}
+		if errors.Is(err, ErrInvalid) && JournalAnnotationSize(r.j) > 0 {
+			r.hint = "if Cloud Run refused the annotations: the service's own annotations leave no room for the drill's lease and journal (256 KiB in all)"
 		}
 		// A read proves nothing of ours is on the service: forget the local journal.
 		if derr := r.forget(r.o.Service); derr == nil {
 			r.leased = false
 		}
 	}
-	return "", err
+	return nil, err
 }
 
 // forward runs deploy, detect-tag, shift and detect; the break strategy decides
@@ -475,7 +492,7 @@ func appendNew(list []string, s string) []string {
 // converger is the shared restore and cleanup logic, on the drill's journal and
 // its latest view of the service.
 func (r *drillRun) converger() *converger {
-	return &converger{cloud: r.d.Cloud, ref: r.o.Service, j: &r.j, svc: r.svc, rep: r.rep,
+	return &converger{cloud: r.d.Cloud, ref: r.o.Service, j: &r.j, svc: r.svc, rep: r.rep, fold: true,
 		warn: func(msg string) { r.warn(StepCleanup, msg) }}
 }
 
@@ -528,7 +545,7 @@ func RecoverHint(ref ServiceRef, j FileJournal, operation string) string {
 }
 
 func (r *drillRun) verify(ctx context.Context) error {
-	if !r.touched {
+	if !r.touched || !r.leased {
 		r.skip(StepVerify, "nothing was changed")
 		return nil
 	}

@@ -299,6 +299,12 @@ func (m *memRun) DeployRevision(_ context.Context, _ ServiceRef, etag string, d 
 		if err := m.newRevision(d.Revision, tmpl); err != nil {
 			return err
 		}
+		if d.Annotations != nil {
+			if err := checkAnnotations(d.Annotations); err != nil {
+				return err
+			}
+			m.svc.Annotations = maps.Clone(d.Annotations)
+		}
 		if err := m.checkTraffic(d.Traffic); errors.Is(err, ErrNotReady) || !m.rev(m.svc.LatestCreatedRevision).Ready {
 			m.svc.Traffic = slices.Clone(d.Traffic)
 			return fmt.Errorf("revision %s: %w", m.svc.LatestCreatedRevision, ErrNotReady)

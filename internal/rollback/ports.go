@@ -45,6 +45,9 @@ type Deploy struct {
 	Image string
 	// Traffic is written with the template.
 	Traffic Split
+	// Annotations, when not nil, replace the service's annotations in the same
+	// write (a drill takes its lease and journal with its deploy).
+	Annotations map[string]string
 }
 
 // PendingError says a write was accepted but its long-running operation had not

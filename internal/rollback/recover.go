@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -124,12 +126,13 @@ func (rr *recoverRun) run(ctx context.Context) error {
 			})
 		}
 		rr.rep.TrafficRestored = true
+		return rr.sweep(ctx)
 		return nil
 	}
 	if err := rr.resume(ctx); err != nil {
 		return err
 	}
-	c := &converger{cloud: rc.Cloud, ref: ref, j: rr.j, svc: rr.svc, rep: rr.rep, warn: rr.warnCleanup}
+	c := &converger{cloud: rc.Cloud, ref: ref, j: rr.j, svc: rr.svc, rep: rr.rep, fold: true, warn: rr.warnCleanup}
 	err = rr.stepDo(ctx, StepRestore, func() (string, error) { return c.restoreTraffic(ctx) })
 	rr.rep.Timings.Restore = rr.lastMS()
 	rr.svc = c.svc
@@ -188,12 +191,14 @@ func (rr *recoverRun) findJournal(ctx context.Context) (string, error) {
 	if local != nil && local.Snapshot.Service != ref {
 		local = nil
 	}
+	force := fmt.Sprintf("runrollback recover --force --project %s --region %s --service %s", ref.Project, ref.Region, ref.Name)
+	if local != nil && (lease == nil || local.ID == lease.ID) && local.PID != 0 && local.PID != os.Getpid() && rc.Alive != nil && rc.Alive(local.PID) && !rr.o.Force {
+		// This machine's run is still going, its lease expired or not.
+		rr.hint = fmt.Sprintf("the run is still going on this machine (process %d): let it finish, or stop it (kill -INT %d), which restores; if it hangs, run: %s", local.PID, local.PID, force)
+		return "", fmt.Errorf("%w: %s by %s (process %d on this machine) on %q is still running", ErrAborted, local.Command, local.Owner, local.PID, ref.Name)
+	}
 	if lease != nil && !lease.Expired(rr.now()) && !rr.o.Force {
-		force := fmt.Sprintf("runrollback recover --force --project %s --region %s --service %s", ref.Project, ref.Region, ref.Name)
 		switch {
-		case local != nil && local.ID == lease.ID && local.PID != 0 && local.PID != os.Getpid() && rc.Alive != nil && rc.Alive(local.PID):
-			rr.hint = fmt.Sprintf("the run is still going on this machine (process %d): let it finish, or stop it (kill -INT %d), which restores; if it hangs, run: %s", local.PID, local.PID, force)
-			return "", fmt.Errorf("%w: %s by %s (process %d on this machine) holds %q until %s and is still running", ErrAborted, lease.Command, lease.Owner, local.PID, ref.Name, lease.Expires.Format(time.RFC3339))
 		case lease.Owner != rr.o.Owner && (local == nil || local.ID != lease.ID):
 			rr.hint = "if that run is dead (its runner was killed), run: " + force
 			return "", fmt.Errorf("%w: %s by %s holds %q until %s and may still be running", ErrAborted, lease.Command, lease.Owner, ref.Name, lease.Expires.Format(time.RFC3339))
@@ -241,6 +246,45 @@ func (rr *recoverRun) findJournal(ctx context.Context) (string, error) {
 	}
 	return fmt.Sprintf("%s by %s, started %s, stopped at %s (journal from %s); snapshot traffic %s",
 		rr.j.Command, rr.j.Owner, rr.j.Started.Format(time.RFC3339), cmp.Or(rr.j.Step, "?"), where, rr.j.Snapshot.Traffic), nil
+}
+
+// sweep deletes drill revisions nothing refers to: a drill that released its
+// lease with its restore and was killed before it deleted its revision leaves
+// one, and from another machine nothing else says so. A revision any traffic
+// names, the latest one, or the revision of a run whose lease is live, stays.
+func (rr *recoverRun) sweep(ctx context.Context) error {
+	revs, err := rr.rc.Cloud.ListRevisions(ctx, rr.o.Service)
+	if err != nil {
+		rr.warn(StepCleanup, "could not list revisions to look for a drill's: "+err.Error())
+		return nil
+	}
+	live, _ := leaseOf(rr.svc)
+	prefix := rr.o.Service.Name + "-drill-"
+	var orphans []string
+	for _, r := range revs {
+		id, ok := strings.CutPrefix(r.Name, prefix)
+		switch {
+		case !ok, r.Name == rr.svc.LatestCreatedRevision, live != nil && !live.Expired(rr.now()) && strings.HasPrefix(live.ID, id),
+			slices.ContainsFunc(rr.svc.Traffic, func(t Target) bool { return t.Revision == r.Name }),
+			slices.ContainsFunc(rr.svc.TrafficStatuses, func(t TargetStatus) bool { return t.Revision == r.Name }):
+			continue
+		}
+		orphans = append(orphans, r.Name)
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	return rr.step(ctx, StepCleanup, func(ctx context.Context) (string, error) {
+		var done []string
+		for _, name := range orphans {
+			c := &converger{cloud: rr.rc.Cloud, ref: rr.o.Service, j: &Journal{BrokenRevision: name}, svc: rr.svc, rep: rr.rep, warn: rr.warnCleanup}
+			if d := c.deleteBroken(ctx); d != "" {
+				done = append(done, d+" (a drill's, referred to by nothing)")
+			}
+			rr.left, rr.fixes = append(rr.left, c.left...), append(rr.fixes, c.fixes...)
+		}
+		return strings.Join(done, "; "), nil
+	})
 }
 
 // resume waits for an operation the interrupted run left in flight, rather than
