@@ -371,7 +371,9 @@ func (c *converger) cleanup(ctx context.Context, forget func() error) (string, e
 				return c.cloud.UpdateTrafficAnnotated(ctx, c.ref, etag, snap.Traffic, ann)
 			}
 			return c.cloud.UpdateTraffic(ctx, c.ref, etag, snap.Traffic)
-		}, func(s *Service) bool { return s.Traffic.Equal(snap.Traffic) && (ann == nil || !HasRunAnnotations(s.Annotations)) })
+		}, func(s *Service) bool {
+			return s.Traffic.Equal(snap.Traffic) && (ann == nil || !HasRunAnnotations(s.Annotations))
+		})
 		if errors.Is(err, errChanged) {
 			continue
 		}

@@ -67,7 +67,7 @@ type drillRun struct {
 	tagURL   string
 	ann      map[string]string // the service's annotations with our lease and journal
 	leased   bool              // the service may carry our lease: restore and clean up
-	touched  bool // a write that could change traffic or template was issued
+	touched  bool              // a write that could change traffic or template was issued
 	conflict string
 	shiftAt  time.Time
 	ticket   *Ticket // the restore's write, reserved before the shift (limiter.go)

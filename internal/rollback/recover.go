@@ -127,7 +127,6 @@ func (rr *recoverRun) run(ctx context.Context) error {
 		}
 		rr.rep.TrafficRestored = true
 		return rr.sweep(ctx)
-		return nil
 	}
 	if err := rr.resume(ctx); err != nil {
 		return err
