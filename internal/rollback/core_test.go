@@ -622,3 +622,31 @@ func TestJournalAnnotationSize(t *testing.T) {
 		t.Errorf("the annotation carries the template's env: %v", err)
 	}
 }
+
+// After cleanup, a LATEST-tracking service serves the fresh revision built from
+// the restored template: it is verified, and when its image tag now resolves to
+// another build, users are kept on the revision that served before.
+func TestVerifyWhatServesAfterCleanup(t *testing.T) {
+	t.Run("fresh revision healthy", func(t *testing.T) {
+		m := webWorld()
+		before := m.Service()
+		rep := newDrill(t, m).Run(t.Context(), DrillOptions{Service: before.Ref, Break: healthBreak(t), TrafficPercent: 100})
+		if rep.Result != ResultPass || rep.After.Revision == "web-00001-aaa" || rep.After.Version != "1.0.0" {
+			t.Fatalf("result %s (%s), after %+v; want pass, served by the fresh revision", rep.Result, rep.Error, rep.After)
+		}
+		assertClean(t, m, before.Traffic, before.Template)
+	})
+	t.Run("image tag moved", func(t *testing.T) {
+		m := webWorld()
+		m.registry = map[string]string{"web:1": "2.0.0-rc"}
+		before := m.Service()
+		rep := newDrill(t, m).Run(t.Context(), DrillOptions{Service: before.Ref, Break: healthBreak(t), TrafficPercent: 100})
+		if rep.Result == ResultPass || len(rep.LeftBehind) != 1 || !strings.Contains(rep.LeftBehind[0], "instead of LATEST") ||
+			!strings.Contains(rep.LeftBehind[0], "now resolves to something else") || !strings.Contains(rep.Hint, "--to-latest") {
+			t.Fatalf("result %s, left %v, hint %q", rep.Result, rep.LeftBehind, rep.Hint)
+		}
+		if got := m.Service().Traffic.String(); got != "web-00001-aaa=100" {
+			t.Errorf("traffic = %s, want users kept on web-00001-aaa", got)
+		}
+	})
+}

@@ -78,6 +78,9 @@ type drillRun struct {
 	// left lists what of the drill's stays on the service; fixes say how to
 	// remove it.
 	left, fixes []string
+	// freshRevision and freshVersion are what serves a LATEST-tracking
+	// service after cleanup, verified.
+	freshRevision, freshVersion string
 }
 
 func (d *Drill) now() time.Time {
@@ -603,9 +606,71 @@ func (r *drillRun) cleanup(ctx context.Context) error {
 			return "", err
 		}
 		r.leased = false
+		if d := r.verifyServing(ctx, c); d != "" {
+			detail += "; " + d
+		}
 		return detail, nil
 	})
 }
+
+// verifyServing checks, after cleanup, whatever serves users now. On a
+// LATEST-tracking service that is the fresh revision Cloud Run built from the
+// restored template, which verify never saw: it must answer healthy with the
+// version the service had before the drill. When it does not (the template's
+// image tag now resolves to another image, say), users are put back on the
+// revision that served before, pinned, and the report says so.
+func (r *drillRun) verifyServing(ctx context.Context, c *converger) string {
+	if !r.snap.hasLatest() || r.conflict != "" || !c.svc.Traffic.Equal(r.snap.Traffic) {
+		return ""
+	}
+	fresh := Resolve(r.snap.Traffic, c.svc.LatestReadyRevision)
+	if SameSplit(fresh, r.snap.Pinned()) {
+		return "" // LATEST still resolves to the revision verify saw
+	}
+	version := r.expectVersion()
+	cur, res, err := verifyServing(ctx, r.d.Cloud, r.d.Probe, r.o.Service, check{url: r.baseURL, want: r.snap.Traffic, version: version})
+	if cur != nil {
+		r.svc, c.svc = cur, cur
+	}
+	switch {
+	case err == nil:
+		r.freshRevision, r.freshVersion = res.Revision, res.Version
+		return fmt.Sprintf("LATEST now serves %s, built from the restored template: healthy %s", res.Revision, res.Version)
+	case errors.Is(err, ErrConflict):
+		r.conflict = err.Error()
+		return ""
+	}
+	latest := c.svc.LatestReadyRevision
+	why := fmt.Sprintf("%s, built from the restored template, did not answer healthy with version %s: %s", latest, cmpOr(version, "(any)"), res.Detail)
+	if revs, lerr := r.d.Cloud.ListRevisions(ctx, r.o.Service); lerr == nil {
+		for _, rv := range revs {
+			if rv.Name == latest && rv.Image == r.snap.Template.Image && res.Version != "" && res.Version != r.snap.Version {
+				why += fmt.Sprintf("; its image %s now resolves to something else than when %s was built (a tag that moved)", rv.Image, r.snap.Revision)
+			}
+		}
+	}
+	pinned := r.snap.Pinned()
+	_, perr := c.restore(ctx, func(s *Service) plan {
+		switch {
+		case s.Traffic.Equal(pinned):
+			return plan{done: true}
+		case s.Traffic.Equal(r.snap.Traffic):
+			return plan{want: pinned}
+		}
+		return plan{stop: fmt.Errorf("%w: the traffic of %q changed: now %s", ErrConflict, r.o.Service.Name, s.Traffic)}
+	})
+	r.svc = c.svc
+	if perr != nil {
+		r.left = append(r.left, fmt.Sprintf("users on LATEST, which serves %s: %s (and pinning them back failed: %v)", latest, why, perr))
+		r.fixes = append(r.fixes, fmt.Sprintf("send users to %s (runrollback rollback --service %s --to %s)", r.snap.Revision, r.o.Service.Name, r.snap.Revision))
+		return ""
+	}
+	r.left = append(r.left, fmt.Sprintf("traffic pinned to %s instead of LATEST: %s", pinned, why))
+	r.fixes = append(r.fixes, fmt.Sprintf("check %s (runrollback status --probe); to follow LATEST again: gcloud run services update-traffic %s --region %s --to-latest", latest, r.o.Service.Name, r.o.Service.Region))
+	return "users kept on " + pinned.String() + ": " + why
+}
+
+func cmpOr(s, otherwise string) string { return cmp.Or(s, otherwise) }
 
 // after records the service as the run leaves it.
 func (r *drillRun) after(ctx context.Context) {
@@ -625,6 +690,10 @@ func (r *drillRun) after(ctx context.Context) {
 			r.rep.After.Healthy = true
 			r.rep.After.Revision = r.snap.Revision
 		}
+	}
+	if r.freshRevision != "" {
+		// A LATEST-tracking service serves the fresh revision, verified after cleanup.
+		r.rep.After.Revision, r.rep.After.Version = r.freshRevision, r.freshVersion
 	}
 }
 

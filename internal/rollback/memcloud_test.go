@@ -45,6 +45,9 @@ type memRun struct {
 	before func(m *memRun)
 	calls  map[string]int
 	writes int
+	// registry maps an image tag to the version a revision built from it now
+	// runs, when the tag has moved since the seed.
+	registry map[string]string
 }
 
 type memTemplate struct {
@@ -229,6 +232,10 @@ func (m *memRun) newRevision(name string, tmpl memTemplate) error {
 		return fmt.Errorf("%w: revision %s exists", ErrInvalid, name)
 	}
 	r := Revision{Name: name, CreateTime: time.Unix(int64(m.n), 0), Image: tmpl.Image, Env: maps.Clone(tmpl.Env)}
+	if v, ok := m.registry[tmpl.Image]; ok {
+		// The image's tag now points at another build: its version.
+		r.Env["APP_VERSION"] = v
+	}
 	r.Ready = r.Env[BreakEnvVar] != BreakStartup
 	m.revs = append([]Revision{r}, m.revs...)
 	m.svc.Template = m.template(tmpl.Image, tmpl.Env, name)
