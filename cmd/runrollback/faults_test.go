@@ -367,7 +367,7 @@ func safetyCases() []faultCase {
 				}
 				nothingLost(t, f, "api", apiTraffic, apiTraffic)
 			}},
-		{"Outcomes", "the lease write applies, its reply is lost (INTERNAL)", "the drill goes on (the service shows the lease) and passes; the next drill is not blocked",
+		{"Outcomes", "the write that takes the lease (the deploy) applies, its reply is lost (INTERNAL)", "a read settles it: the drill goes on (the service shows the lease) and passes; the next drill is not blocked",
 			func(t *testing.T, f *scriptFake, state string) {
 				f.srv.LoseReply("UpdateService", 1, codes.Internal)
 				wantExit(t, runCLI(t.Context(), t, f, state, nil, drill, "--service", "api"), exitOK)
@@ -468,7 +468,7 @@ func safetyCases() []faultCase {
 			}},
 		{"Break window", "a deploy by someone else while the template carries the break (web, LATEST), and one after it is back (checkout)", "the template carries the break for one write; a revision that copied it is named with its env, the break taken out of the template (their change kept), exit 5 with the fix; a later deploy inherits nothing (exit 3, nothing left)",
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "drill_concurrent_deploy.txtar") }},
-		{"Conflicts", "someone moves traffic after the restore, during verify or cleanup", "their split stands; exit 3 with the difference (was 1 in verify, 0 in cleanup)",
+		{"Late conflicts", "someone moves traffic after the restore, during verify or cleanup", "their split stands; exit 3 with the difference (was 1 in verify, 0 in cleanup)",
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "drill_conflict_late.txtar") }},
 		{"Ownership", "drill A stalls past its lease while its revision is up; a second drill; recover beside the live drill", "the second drill does not take A over (exit 3, nothing written); recover on A's machine while A runs asks for --force, its lease expired or not; A, woken, puts everything back; killed, recover finishes it (a run removes only its own lease: unit-tested)",
 			func(t *testing.T, _ *scriptFake, _ string) { runScript(t, "recover_ownership.txtar") }},
@@ -654,6 +654,11 @@ This file is written by the test itself, from the results of the run:
 `
 
 const reliabilityTail = `
+The safety core's decisions (the outcome of a write, restore and cleanup decisions,
+ours against theirs, retries within the restore budget, guard, rollback, promote and
+recover outcomes, journals worked out from the service's state, tag lengths, the
+journal's size against the largest template) are also unit-tested in
+` + "`internal/rollback`" + ` against an in-memory Cloud Run.
 Probe classification, hardening and parsing are also covered by the unit tests of
 ` + "`internal/probe`" + ` (each outcome, the three health formats, tokens only to allowed hosts); the
 adapter's retry, lost-reply and operation-polling logic by ` + "`internal/cloudrun`" + `'s tests.
