@@ -53,6 +53,8 @@ func Markdown(r *rollback.Report) string {
 		b.WriteString("\n")
 	}
 
+	b.WriteString(sectionsMD(r))
+
 	var items []string
 	if t := timingsText(r); t != "" {
 		items = append(items, "**Timings:** "+t)
@@ -199,4 +201,58 @@ var mdEscaper = strings.NewReplacer(
 // md sanitizes s (cut to maxRunes runes when maxRunes > 0) and escapes it for Markdown.
 func md(s string, maxRunes int) string {
 	return mdEscaper.Replace(sanitize(s, maxRunes))
+}
+
+// sectionsMD renders the command-specific sections: the revisions of a
+// status, the verdict of a probe. Empty for other reports.
+func sectionsMD(r *rollback.Report) string {
+	var b strings.Builder
+	if st := r.Status; st != nil {
+		conv := "converged"
+		if !st.Converged {
+			conv = "**not converged**: desired and actual differ"
+		}
+		fmt.Fprintf(&b, "Desired %s, actual %s (%s).\n\n", splitMD(st.Traffic), splitMD(actualSplit(st.Actual)), conv)
+		if st.InFlight != "" {
+			fmt.Fprintf(&b, "In flight: %s\n\n", md(st.InFlight, MaxLine))
+		}
+		probed := st.Probed()
+		b.WriteString("| revision | ready | traffic | tags | version |")
+		if probed {
+			b.WriteString(" probe |")
+		}
+		b.WriteString("\n| --- | --- | --- | --- | --- |")
+		if probed {
+			b.WriteString(" --- |")
+		}
+		b.WriteString("\n")
+		for _, rev := range st.Revisions {
+			fmt.Fprintf(&b, "| %s | %s | %d%% | %s | %s |", code(rev.Name), yesNo(rev.Ready), rev.Percent, listMD(rev.Tags), md(rev.Version, 64))
+			if probed {
+				fmt.Fprintf(&b, " %s |", md(rev.Probe, MaxLine))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	if p := r.Probe; p != nil {
+		verdict := "healthy"
+		if !p.Healthy {
+			verdict = "unhealthy"
+		}
+		url := p.HealthURL
+		if url == "" {
+			url = p.URL
+		}
+		fmt.Fprintf(&b, "%s is **%s** after %d attempt(s) in %s: %s\n\n", code(url), verdict, p.Attempts, formatMS(p.ElapsedMS), md(p.Last, MaxLine))
+	}
+	return b.String()
+}
+
+func actualSplit(ts []rollback.TargetStatus) rollback.Split {
+	out := make(rollback.Split, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Target)
+	}
+	return out
 }

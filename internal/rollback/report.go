@@ -77,6 +77,8 @@ type Report struct {
 	Warnings   []string `json:"warnings,omitempty"`
 	Error      string   `json:"error,omitempty"`
 	Hint       string   `json:"hint,omitempty"`
+	// Sections: the tool, the CI run, and command-specific sections (sections.go).
+	Sections
 }
 
 // ReportService names the service.

@@ -1,9 +1,15 @@
 package rollback
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 var (
@@ -73,7 +79,8 @@ func ValidateTag(tag string) error {
 }
 
 // ValidateSplit checks that a split could be written: percents 0–100 summing to 100,
-// targets naming a revision or LATEST, at most one LATEST, unique valid tags.
+// targets naming a revision or LATEST, at most one LATEST, unique valid tags,
+// and no more entries, revisions or tags than Cloud Run allows (boundSplit).
 func ValidateSplit(s Split) error {
 	if len(s) == 0 {
 		return fmt.Errorf("empty traffic split")
@@ -111,6 +118,9 @@ func ValidateSplit(s Split) error {
 	if latest > 1 {
 		return fmt.Errorf("more than one LATEST target")
 	}
+	if err := boundSplit(s); err != nil {
+		return err
+	}
 	if sum != 100 {
 		return fmt.Errorf("traffic percents sum to %d, not 100 (%s)", sum, s)
 	}
@@ -146,4 +156,172 @@ func ParseSplit(text string) (Split, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// Cloud Run's documented limits that bound a traffic list
+// (https://cloud.google.com/run/quotas, "Resource limits"): a service keeps at
+// most 1000 revisions, and a project and region hold at most 2000 revision
+// tags. A split can therefore name at most MaxSplitRevisions revisions and
+// carry at most MaxSplitTags tags; with one untagged entry per revision, the
+// tagged entries and one LATEST entry, it has at most MaxSplitTargets entries.
+// Cloud Run documents no separate limit on traffic targets (see docs/design.md).
+const (
+	MaxSplitRevisions = 1000
+	MaxSplitTags      = 2000
+	MaxSplitTargets   = MaxSplitRevisions + MaxSplitTags + 1
+)
+
+// boundSplit checks a split against Cloud Run's limits, so that a crafted
+// snapshot is refused before anything is written.
+func boundSplit(s Split) error {
+	if len(s) > MaxSplitTargets {
+		return fmt.Errorf("%d traffic entries: Cloud Run allows at most %d revisions a service and %d tags, so at most %d entries", len(s), MaxSplitRevisions, MaxSplitTags, MaxSplitTargets)
+	}
+	revs := map[string]bool{}
+	tags := 0
+	for _, t := range s {
+		if t.Revision != "" {
+			revs[t.Revision] = true
+		}
+		if t.Tag != "" {
+			tags++
+		}
+	}
+	if len(revs) > MaxSplitRevisions {
+		return fmt.Errorf("the traffic names %d revisions: Cloud Run keeps at most %d revisions a service", len(revs), MaxSplitRevisions)
+	}
+	if tags > MaxSplitTags {
+		return fmt.Errorf("the traffic carries %d tags: Cloud Run allows at most %d in a project and region", tags, MaxSplitTags)
+	}
+	return nil
+}
+
+// Limits of the files runrollback reads.
+const (
+	// MaxSnapshotFile bounds a snapshot (--restore-from): a snapshot is the
+	// traffic list and the template, a few KiB; the cap leaves room for a
+	// template carrying Cloud Run's most environment (1000 variables).
+	MaxSnapshotFile = 16 << 20
+	// MaxTokenFile bounds --id-token-file: a Google ID token is about 1 KiB.
+	MaxTokenFile = 64 << 10
+)
+
+// ErrTooLarge is returned by ReadFileCapped for a file over its cap.
+var ErrTooLarge = errors.New("file too large")
+
+// ReadFileCapped reads the file at path, but never more than max+1 bytes: a
+// file longer than max bytes (or endless, like /dev/zero) is ErrTooLarge.
+// Pipes and process substitutions are read like files.
+func ReadFileCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: more than %s", ErrTooLarge, sizeText(max))
+	}
+	return b, nil
+}
+
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// ReservedEnvNames are the environment variables Cloud Run sets itself and
+// refuses in a revision: those of the container runtime contract
+// (https://cloud.google.com/run/docs/container-contract#env-vars: PORT,
+// K_SERVICE, K_REVISION, K_CONFIGURATION for services; CLOUD_RUN_JOB,
+// CLOUD_RUN_EXECUTION, CLOUD_RUN_TASK_INDEX, CLOUD_RUN_TASK_ATTEMPT,
+// CLOUD_RUN_TASK_COUNT for jobs) and, for functions deployed with Cloud Run,
+// FUNCTION_TARGET and FUNCTION_SIGNATURE_TYPE
+// (https://cloud.google.com/run/docs/configuring/services/overview-environment-variables).
+// "The environment variables defined in the container runtime contract are
+// reserved and cannot be set"
+// (https://cloud.google.com/run/docs/configuring/services/environment-variables).
+var ReservedEnvNames = []string{
+	"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION",
+	"CLOUD_RUN_JOB", "CLOUD_RUN_EXECUTION", "CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_ATTEMPT", "CLOUD_RUN_TASK_COUNT",
+	"FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE",
+}
+
+// Cloud Run's limits on environment variables
+// (https://cloud.google.com/run/docs/configuring/environment-variables,
+// "Maximum number of environment variables and limits"): at most 1000
+// variables a container, and "the maximum variable length is 32 Kb". We read
+// the length as name and value together, the stricter reading.
+const (
+	MaxEnvVars      = 1000
+	MaxEnvVarLength = 32 << 10
+)
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// ValidateBreakEnv checks what --break-env injects into the broken revision:
+// valid names that Cloud Run does not reserve, values within its limits.
+func ValidateBreakEnv(env map[string]string) error {
+	if len(env) > MaxEnvVars {
+		return fmt.Errorf("--break-env: %d variables; Cloud Run allows at most %d a container", len(env), MaxEnvVars)
+	}
+	for k, v := range env {
+		switch {
+		case !envNameRE.MatchString(k):
+			return fmt.Errorf("--break-env %s: the name must be letters, digits and '_', not starting with a digit", printable(k, 64))
+		case slices.Contains(ReservedEnvNames, strings.ToUpper(k)):
+			return fmt.Errorf("--break-env %s: Cloud Run sets %s itself and refuses it in a revision (reserved: %s)", k, strings.ToUpper(k), strings.Join(ReservedEnvNames, ", "))
+		case len(k)+len(v) > MaxEnvVarLength:
+			return fmt.Errorf("--break-env %s: %d bytes; Cloud Run allows at most %d KiB a variable", k, len(k)+len(v), MaxEnvVarLength>>10)
+		case !utf8.ValidString(v):
+			return fmt.Errorf("--break-env %s: the value is not valid UTF-8", k)
+		case strings.ContainsRune(v, 0):
+			return fmt.Errorf("--break-env %s: the value contains a NUL byte", k)
+		}
+	}
+	return nil
+}
+
+// MaxVersionLength bounds --expect-version.
+const MaxVersionLength = 256
+
+// ValidateExpectVersion checks --expect-version: printable text on one line,
+// at most MaxVersionLength bytes. A health endpoint's version never holds a
+// control character, and ours would be printed in every report.
+func ValidateExpectVersion(v string) error {
+	if len(v) > MaxVersionLength {
+		return fmt.Errorf("--expect-version: %d bytes; a version is at most %d", len(v), MaxVersionLength)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("--expect-version: not valid UTF-8")
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || isBidiControl(r) {
+			return fmt.Errorf("--expect-version %s: contains a control character (%U)", printable(v, 64), r)
+		}
+	}
+	return nil
+}
+
+func isBidiControl(r rune) bool {
+	return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') || r == '\u200e' || r == '\u200f' || r == '\u061c'
+}
+
+// printable quotes s for an error message, cut to max runes.
+func printable(s string, max int) string {
+	if utf8.RuneCountInString(s) > max {
+		s = string([]rune(s)[:max]) + "…"
+	}
+	return fmt.Sprintf("%+q", s)
 }

@@ -1,0 +1,154 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/runrollback/runrollback/internal/rollback"
+)
+
+// Status writes the text output of "status" for r (command status, with a
+// Status section):
+//
+//	service   api (project p, region us-central1)
+//	url       https://api-xyz.a.run.app
+//	ready     yes; generation 3, observed 3
+//	desired   api-00002-def=100
+//	actual    api-00002-def=100  [converged]
+//	in flight test by ci@runner since … (only when a run is in flight)
+//
+// then a blank line and a table of revisions (REVISION, CREATED, READY,
+// TRAFFIC, TAGS, VERSION, IMAGE, and PROBE when revisions were probed). All
+// text from the service is sanitized.
+func Status(w io.Writer, r *rollback.Report) error {
+	if r == nil || r.Status == nil {
+		_, err := io.WriteString(w, "no status\n")
+		return err
+	}
+	st := r.Status
+	var b strings.Builder
+	ready := "yes"
+	if !st.Ready {
+		ready = "NO: " + sanitize(st.Message, MaxLine)
+	}
+	fmt.Fprintf(&b, "service   %s (project %s, region %s)\n", sanitize(r.Service.Name, 64), sanitize(r.Service.Project, 64), sanitize(r.Service.Region, 64))
+	fmt.Fprintf(&b, "url       %s\n", sanitize(r.Service.URI, MaxLine))
+	fmt.Fprintf(&b, "ready     %s; generation %d, observed %d\n", ready, st.Generation, st.ObservedGeneration)
+	fmt.Fprintf(&b, "desired   %s\n", sanitize(st.Traffic.String(), 0))
+	var actual []string
+	for _, t := range st.Actual {
+		s := t.Target.String()
+		if t.URI != "" && t.Tag != "" {
+			s += " (" + t.URI + ")"
+		}
+		actual = append(actual, s)
+	}
+	conv := "converged"
+	if !st.Converged {
+		conv = "NOT converged: desired and actual differ"
+	}
+	fmt.Fprintf(&b, "actual    %s  [%s]\n", sanitize(strings.Join(actual, ", "), 0), conv)
+	if st.InFlight != "" {
+		fmt.Fprintf(&b, "in flight %s\n", sanitize(st.InFlight, MaxLine))
+	}
+	b.WriteString("\n")
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	header := []string{"REVISION", "CREATED", "READY", "TRAFFIC", "TAGS", "VERSION", "IMAGE"}
+	probed := st.Probed()
+	if probed {
+		header = append(header, "PROBE")
+	}
+	var rows [][]string
+	for _, rev := range st.Revisions {
+		row := []string{rev.Name, rev.Created.UTC().Format(time.DateTime), yesNo(rev.Ready), fmt.Sprintf("%d%%", rev.Percent),
+			strings.Join(rev.Tags, ","), rev.Version, rev.Image}
+		if probed {
+			row = append(row, Sanitize(rev.Probe, 80))
+		}
+		rows = append(rows, row)
+	}
+	return Table(w, header, rows)
+}
+
+// ProbeVerdict is the closing line of "probe" for r (command probe, with a
+// Probe section), without a line break:
+//
+//	[PASS] probe (12ms): https://x/api/v1/health/ is healthy after 1 attempt(s): healthy, HTTP 200, version 1.1.0
+//	[FAIL] probe (1.2s): https://x/api/v1/health/ is unhealthy after 11 attempt(s): unhealthy, HTTP 503
+func ProbeVerdict(r *rollback.Report, color bool) string {
+	if r == nil || r.Probe == nil {
+		return Line(rollback.Event{Level: rollback.LevelFail, Step: "probe", Message: "no probe result"}, color)
+	}
+	p := r.Probe
+	level, verdict := rollback.LevelPass, "healthy"
+	if !p.Healthy {
+		level, verdict = rollback.LevelFail, "unhealthy"
+	}
+	url := p.HealthURL
+	if url == "" {
+		url = p.URL
+	}
+	return Line(rollback.Event{Level: level, Step: "probe", Duration: time.Duration(p.ElapsedMS) * time.Millisecond,
+		Message: fmt.Sprintf("%s is %s after %d attempt(s): %s", url, verdict, p.Attempts, p.Last)}, color)
+}
+
+// Snapshot is the text line of "snapshot --out FILE", without a line break:
+//
+//	[PASS] snapshot: api traffic api-00002-def=100 (generation 3) written to snap.json
+func Snapshot(r *rollback.Report, color bool) string {
+	if r == nil || r.Snapshot == nil || r.Before == nil {
+		return Line(rollback.Event{Level: rollback.LevelFail, Step: "snapshot", Message: "no snapshot"}, color)
+	}
+	where := "written to " + r.Snapshot.File
+	if r.Snapshot.File == "" {
+		where = "written to stdout"
+	}
+	return Line(rollback.Event{Level: rollback.LevelPass, Step: "snapshot",
+		Message: fmt.Sprintf("%s traffic %s (generation %d) %s", r.Service.Name, r.Before.Traffic, r.Before.Generation, where)}, color)
+}
+
+// FleetTable writes the text output of a run over several services: a blank
+// line, a table with a row per report (SERVICE, RESULT, the step timings,
+// RESTORED, WRITES, ERROR), the verdict of each report that did not pass, and
+// the overall verdict:
+//
+//	PASS  test: 3 services: 3 pass
+//	ABORTED  test: 3 services: 2 pass, 1 aborted
+func FleetTable(w io.Writer, command, overall string, reports []*rollback.Report, color bool) error {
+	var rows [][]string
+	counts := map[string]int{}
+	for _, r := range reports {
+		counts[r.Result]++
+		rows = append(rows, []string{r.Service.Name, strings.ToUpper(r.Result),
+			ms(r.Timings.DetectTag), ms(r.Timings.Detect), ms(r.Timings.Restore), ms(r.Timings.Verify), ms(r.Timings.Total),
+			yesNo(r.TrafficRestored), fmt.Sprint(r.APICalls.Writes), r.Error})
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return err
+	}
+	if err := Table(w, []string{"SERVICE", "RESULT", "DETECT-TAG", "DETECT", "RESTORE", "VERIFY", "TOTAL", "RESTORED", "WRITES", "ERROR"}, rows); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, r := range reports {
+		if r.Result != rollback.ResultPass {
+			b.WriteString(Verdict(r, color) + "\n")
+		}
+	}
+	var parts []string
+	for _, res := range []string{rollback.ResultPass, rollback.ResultFail, rollback.ResultAborted, rollback.ResultError} {
+		if counts[res] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[res], res))
+		}
+	}
+	word, colour := resultWord(overall)
+	fmt.Fprintf(&b, "%s  %s: %d services: %s\n", paint(word, colour, color), sanitize(command, 64), len(reports), strings.Join(parts, ", "))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func ms(v int64) string { return fmt.Sprintf("%dms", v) }
