@@ -7,12 +7,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/runrollback/runrollback/internal/report"
 )
 
 // Main runs the command line and returns the exit code. It owns signal handling:
@@ -25,33 +29,55 @@ func Main(args []string, stdout, stderr io.Writer, getenv func(string) string) i
 	return run(ctx, args, stdout, stderr, getenv)
 }
 
-// env is what commands may read from the environment; only cmd reads it.
+// env is what commands may read from the environment and where they write;
+// only cmd reads the environment.
 type env struct {
 	getenv func(string) string
 	stdout io.Writer
 	stderr io.Writer
+
+	command string // the command running, once its flags are parsed
+
+	sinkOnce sync.Once
+	sink     sink
+	log      *report.Log // set with --log-format json
 }
+
+// commandNames lists the commands, for messages.
+var commandNames = []string{"test", "guard", "status", "snapshot", "rollback", "recover", "probe", "fake"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
 	var runErr error
 	app := &cli.App{
-		Name:      "runrollback",
-		Usage:     "prove a Cloud Run service can be rolled back, and roll it back when a deploy goes bad",
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Name:        "runrollback",
+		Usage:       "prove a Cloud Run service can be rolled back, and roll it back when a deploy goes bad",
+		Writer:      stdout,
+		ErrWriter:   stderr,
+		HideVersion: true, // --version is ours: urfave/cli would take -v, which is --verbose
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "version", Usage: "print the version (module version, commit, Go version) and exit"},
+		},
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				_, err := fmt.Fprintln(stdout, versionText(toolInfo()))
+				return err
+			}
 			if c.NArg() > 0 {
-				return usageError{fmt.Errorf("no command %q: use one of test, guard, status, snapshot, rollback, recover, probe, fake", c.Args().First())}
+				name := c.Args().First()
+				msg := fmt.Sprintf("no command %q: use one of %s", name, strings.Join(commandNames, ", "))
+				if m := quotedRE.FindStringSubmatch(cli.SuggestCommand(c.App.Commands, name)); m != nil && slices.Contains(commandNames, m[1]) && likely(name, m[1]) {
+					msg = fmt.Sprintf("no command %q (did you mean %s?): use one of %s", name, m[1], strings.Join(commandNames, ", "))
+				}
+				return flagError{err: errors.New(msg)}
 			}
 			return cli.ShowAppHelp(c)
 		},
 		EnableBashCompletion: false,
-		Suggest:              true,
 		// urfave/cli would call os.Exit itself; we map errors to codes in exitCode.
 		ExitErrHandler: func(_ *cli.Context, err error) { runErr = err },
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
+			return flagError{err: describeFlagError(nil, err)}
 		},
 		Commands: []*cli.Command{
 			testCommand(e),
@@ -74,10 +100,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		before := cmd.Before
 		cmd.Before = func(c *cli.Context) error {
 			release()
+			e.command = cmd.Name
 			if before != nil {
 				return before(c)
 			}
 			return nil
+		}
+		// A usage error is one or two lines on stderr and exit 2, never the
+		// help text on stdout (stdout may be JSON a CI job parses).
+		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return flagError{cmd: cmd.Name, err: describeFlagError(cmd, err)}
 		}
 	}
 	err := app.RunContext(ctx, args)
@@ -91,17 +123,103 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	code := exitCode(err)
 	var silent silentError
 	if !errors.As(err, &silent) {
-		fmt.Fprintf(stderr, "runrollback: %s\n", oneLine(err.Error()))
 		var ue usageError
+		var fe flagError
 		var se setupError
+		who := "runrollback"
+		switch {
+		case errors.As(err, &fe) && fe.cmd != "":
+			who += " " + fe.cmd
+		case e.command != "":
+			who += " " + e.command
+		}
+		fmt.Fprintf(stderr, "%s: %s\n", who, report.Sanitize(err.Error(), 2000))
 		switch {
 		case errors.As(err, &se) && se.hint != "":
-			fmt.Fprintf(stderr, "hint: %s\n", se.hint)
-		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "hint: %s\n", report.Sanitize(se.hint, 2000))
+		case errors.As(err, &fe) && fe.cmd != "":
+			fmt.Fprintf(stderr, "Run 'runrollback %s --help' for its flags.\n", fe.cmd)
+		case errors.As(err, &ue) && e.command != "":
+			fmt.Fprintf(stderr, "Run 'runrollback %s --help' for its flags.\n", e.command)
+		case errors.As(err, &fe), errors.As(err, &ue):
 			fmt.Fprintln(stderr, "Run 'runrollback help' (or 'runrollback COMMAND --help') for usage.")
 		}
 	}
 	return code
+}
+
+// flagError is a command line the flag parser refused: exit 2, nothing done.
+// cmd names the command whose flags were wrong ("" for the top level).
+type flagError struct {
+	cmd string
+	err error
+}
+
+func (e flagError) Error() string { return e.err.Error() }
+func (e flagError) Unwrap() error { return e.err }
+func (e flagError) ExitCode() int { return exitUsage }
+
+// The messages of Go's flag package (and urfave/cli's), rewritten in terms of
+// --flags.
+var (
+	undefinedRE = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	quotedRE    = regexp.MustCompile(`"([^"]+)"`)
+	badValueRE  = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([^:]+): (.*)$`)
+	needsArgRE  = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+)
+
+// describeFlagError says what was wrong with the command line of cmd (nil:
+// the top level), and where to look.
+func describeFlagError(cmd *cli.Command, err error) error {
+	msg := err.Error()
+	var flags []cli.Flag
+	if cmd != nil {
+		flags = cmd.Flags
+	}
+	if m := undefinedRE.FindStringSubmatch(msg); m != nil {
+		name := m[1]
+		hint := ""
+		switch {
+		case name == "version" && cmd != nil:
+			hint = " (--version goes before the command: runrollback --version)"
+		case slices.ContainsFunc(flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), name) }):
+		default:
+			if s := cli.SuggestFlag(flags, name, false); s != "" && s != "--help" && s != "-h" && likely(name, strings.TrimLeft(s, "-")) {
+				hint = " (did you mean " + s + "?)"
+			}
+		}
+		return fmt.Errorf("unknown flag --%s%s", name, hint)
+	}
+	if m := badValueRE.FindStringSubmatch(msg); m != nil {
+		value, name := m[1], m[2]
+		return fmt.Errorf("--%s %q: %s", name, value, wantFor(flags, name))
+	}
+	if m := needsArgRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("--%s needs a value", m[1])
+	}
+	return err
+}
+
+// likely says whether a suggestion is worth making for a typo: a word of
+// three letters or more, starting with the same letter.
+func likely(typed, suggestion string) bool {
+	return len(typed) >= 3 && suggestion != "" && typed[0] == suggestion[0]
+}
+
+// wantFor says what a flag's value must be.
+func wantFor(flags []cli.Flag, name string) string {
+	for _, f := range flags {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag:
+			return "want a whole number"
+		case *cli.BoolFlag:
+			return "want true or false (or leave the value out: --" + name + " alone means true)"
+		}
+	}
+	return "not a valid value"
 }
 
 // parseMu serialises flag parsing across runs in one process (see run).
@@ -123,11 +241,11 @@ func oneLine(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
 
-// commandWithFlags wires a command's Before to reject stray positional arguments,
-// which would otherwise be silently ignored.
+// noArgs rejects stray positional arguments, which would otherwise be
+// silently ignored.
 func noArgs(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q: %s takes flags only", c.Args().First(), c.Command.Name)}
+		return flagError{cmd: c.Command.Name, err: fmt.Errorf("unexpected argument %q: it takes flags only", c.Args().First())}
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ but something of the drill's left on the service (listed in the report's left_be
 		)...),
 		Action: func(c *cli.Context) error {
 			fleet := c.IsSet("services-file") || c.IsSet("label")
-			g, err := parseGlobal(c, !fleet)
+			g, err := e.parseGlobal(c, !fleet)
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ but something of the drill's left on the service (listed in the report's left_be
 					return usageError{err}
 				}
 			}
-			po, err := parseProbe(c)
+			po, err := parseProbe(c, g)
 			if err != nil {
 				return err
 			}
@@ -89,6 +89,9 @@ func parseDrill(c *cli.Context, g globalOpts, po probeOpts) (rollback.DrillOptio
 				return rollback.DrillOptions{}, usageError{err}
 			}
 			b.Env[k] = v
+		}
+		if err := rollback.ValidateBreakEnv(b.Env); err != nil {
+			return rollback.DrillOptions{}, usageError{err}
 		}
 	}
 	if img := c.String("break-image"); img != "" {
@@ -141,6 +144,7 @@ func (e *env) runDrills(ctx context.Context, g globalOpts, po probeOpts, tmpl ro
 		return usageError{fmt.Errorf("--url names one service's URL: drill several services without it")}
 	}
 	tmpl.Owner = e.owner()
+	watch := watchReads(be.cloud)
 	var opts []rollback.DrillOptions
 	for _, ref := range refs {
 		o := tmpl
@@ -149,7 +153,7 @@ func (e *env) runDrills(ctx context.Context, g globalOpts, po probeOpts, tmpl ro
 	}
 	f := &rollback.Fleet{
 		Drill: rollback.Drill{
-			Cloud:      be.cloud,
+			Cloud:      watch,
 			Probe:      po.prober(e, g),
 			Journal:    e.journal(),
 			Observe:    e.observer(g),
@@ -158,15 +162,11 @@ func (e *env) runDrills(ctx context.Context, g globalOpts, po probeOpts, tmpl ro
 		Parallel:        parallel,
 		WritesPerMinute: writeRate,
 	}
-	if g.output == "text" {
-		fmt.Fprintf(e.stdout, "[INFO] drill %s: break %s, %d%% traffic to the broken revision\n",
-			describeTargets(refs), tmpl.Break.Spec, tmpl.TrafficPercent)
-	}
+	e.progress(g).Event(rollback.Event{Time: timeNow(), Level: rollback.LevelInfo,
+		Message: fmt.Sprintf("drill %s: break %s, %d%% traffic to the broken revision", describeTargets(refs), tmpl.Break.Spec, tmpl.TrafficPercent)})
 	reports := f.Run(ctx, opts)
-	if len(reports) == 1 {
-		return e.finishReport(g, reports[0])
-	}
-	return e.finishFleet(g, reports)
+	watch.classify(reports...)
+	return e.finish(g, reports, verdictText(g, reports))
 }
 
 // describeTargets names the services of a run: project/region/name, or a count.

@@ -7,7 +7,8 @@ import (
 	"github.com/runrollback/runrollback/internal/rollback"
 )
 
-// Exit codes, the contract of DESIGN.md §2. This is the one table.
+// Exit codes. This is the one table; README.md and docs/design.md describe it
+// for users, and every command's help lists the codes it can return.
 const (
 	// exitOK: the command did what was asked (drill passed, service healthy, nothing in flight).
 	exitOK = 0
@@ -27,7 +28,24 @@ const (
 	// report's left_behind lists it and the hint says how to remove it. It takes
 	// precedence over 0, 1 and 3; 4 takes precedence over it.
 	exitLeftBehind = 5
+	// exitReportLost: the command did what was asked, but a report it was asked
+	// for (--report, --junit, --out, $GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY) could
+	// not be written; stderr says which. A run that failed keeps its own code.
+	exitReportLost = 6
 )
+
+// resultCode maps a report's result to the exit code table.
+func resultCode(result string) int {
+	switch result {
+	case rollback.ResultPass:
+		return exitOK
+	case rollback.ResultFail:
+		return exitFail
+	case rollback.ResultAborted:
+		return exitAborted
+	}
+	return exitNotRestored
+}
 
 // reportCode is the exit code of a finished report: its result's, or
 // exitLeftBehind when something of the run's stays on the service.

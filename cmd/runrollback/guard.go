@@ -37,61 +37,70 @@ back but its lease left on the service.`,
 			&cli.StringFlag{Name: "candidate", Usage: "the new revision was deployed with 'gcloud run deploy --no-traffic --tag TAG': probe it on its tag URL and promote it to 100% only when healthy"},
 		)...),
 		Action: func(c *cli.Context) error {
-			g, po, err := parseServiceFlags(c)
+			g, po, err := e.parseServiceFlags(c)
 			if err != nil {
 				return err
 			}
-			ref, err := g.oneService("guard one service at a time")
+			o, err := parseGuard(c, g, po)
 			if err != nil {
 				return err
 			}
-			o := rollback.GuardOptions{
-				Service:       ref,
-				LastGoodTag:   c.String("last-good-tag"),
-				URL:           po.url,
-				ExpectVersion: po.expectVersion,
-				Owner:         e.owner(),
-			}
-			if o.RestoreTimeout, err = parseRestoreTimeout(c); err != nil {
-				return err
-			}
-			lastGood, tagErr := rollback.LastGoodTag(ref.Name, o.LastGoodTag, c.IsSet("last-good-tag"))
-			if tagErr != nil && c.IsSet("last-good-tag") {
-				return usageError{fmt.Errorf("--last-good-tag: %w", tagErr)}
-			}
-			o.LastGoodTag = lastGood
-			if o.Candidate = c.String("candidate"); o.Candidate != "" {
-				if err := rollback.ValidateTagFor(ref.Name, o.Candidate); err != nil {
-					return usageError{fmt.Errorf("--candidate: %w", err)}
-				}
-				if c.IsSet("restore-from") {
-					return usageError{fmt.Errorf("--candidate and --restore-from both given: a candidate gets no traffic until it is proven, so there is nothing to restore from a file")}
-				}
-			}
-			if from := c.String("restore-from"); from != "" {
-				snap, err := readSnapshot(from)
-				if err != nil {
-					return usageError{err}
-				}
-				if snap.Service != o.Service {
-					return usageError{fmt.Errorf("--restore-from %s is a snapshot of %s, not of %s", from, snap.Service, o.Service)}
-				}
-				o.RestoreFrom = &snap
-			}
-			if tagErr != nil && o.RestoreFrom == nil {
-				return usageError{fmt.Errorf("%w: pass --restore-from FILE (a snapshot taken before the deploy), which needs no tag", tagErr)}
-			}
+			o.Owner = e.owner()
 			be, err := openBackend(c.Context, g)
 			if err != nil {
 				return err
 			}
 			defer be.close()
-			m := be.metered()
+			watch := watchReads(be.cloud)
+			m := &rollback.Metered{CloudRun: watch}
 			gd := &rollback.Guard{Cloud: m, Probe: po.prober(e, g),
 				Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook()}
-			return e.finishReport(g, gd.Run(c.Context, o))
+			rep := gd.Run(c.Context, o)
+			watch.classify(rep)
+			return e.finish(g, []*rollback.Report{rep}, verdictText(g, []*rollback.Report{rep}))
 		},
 	}
+}
+
+// parseGuard reads and checks guard's flags, before any API call.
+func parseGuard(c *cli.Context, g globalOpts, po probeOpts) (rollback.GuardOptions, error) {
+	ref, err := g.oneService("guard one service at a time")
+	if err != nil {
+		return rollback.GuardOptions{}, err
+	}
+	o := rollback.GuardOptions{
+		Service:       ref,
+		LastGoodTag:   c.String("last-good-tag"),
+		URL:           po.url,
+		ExpectVersion: po.expectVersion,
+	}
+	if o.RestoreTimeout, err = parseRestoreTimeout(c); err != nil {
+		return o, err
+	}
+	lastGood, tagErr := rollback.LastGoodTag(ref.Name, o.LastGoodTag, c.IsSet("last-good-tag"))
+	if tagErr != nil && c.IsSet("last-good-tag") {
+		return o, usageError{fmt.Errorf("--last-good-tag: %w", tagErr)}
+	}
+	o.LastGoodTag = lastGood
+	if o.Candidate = c.String("candidate"); o.Candidate != "" {
+		if err := rollback.ValidateTagFor(ref.Name, o.Candidate); err != nil {
+			return o, usageError{fmt.Errorf("--candidate: %w", err)}
+		}
+		if c.IsSet("restore-from") {
+			return o, usageError{fmt.Errorf("--candidate and --restore-from both given: a candidate gets no traffic until it is proven, so there is nothing to restore from a file")}
+		}
+	}
+	if from := c.String("restore-from"); from != "" {
+		snap, err := readSnapshot(from, o.Service)
+		if err != nil {
+			return o, err
+		}
+		o.RestoreFrom = &snap
+	}
+	if tagErr != nil && o.RestoreFrom == nil {
+		return o, usageError{fmt.Errorf("%w: pass --restore-from FILE (a snapshot taken before the deploy), which needs no tag", tagErr)}
+	}
+	return o, nil
 }
 
 func recoverCommand(e *env) *cli.Command {
@@ -111,7 +120,7 @@ writer's change, 4 not confirmed, 5 recovered but something of the run's left on
 			&cli.BoolFlag{Name: "force", Usage: "recover even while another machine's run holds an unexpired lease (when you know it is dead)"},
 		)...),
 		Action: func(c *cli.Context) error {
-			g, po, err := parseServiceFlags(c)
+			g, po, err := e.parseServiceFlags(c)
 			if err != nil {
 				return err
 			}
@@ -124,9 +133,10 @@ writer's change, 4 not confirmed, 5 recovered but something of the run's left on
 				return err
 			}
 			defer be.close()
-			var last error
+			var reports []*rollback.Report
+			watch := watchReads(be.cloud)
 			for _, ref := range g.refs() {
-				m := be.metered()
+				m := &rollback.Metered{CloudRun: watch}
 				rc := &rollback.Recover{Cloud: m, Probe: po.prober(e, g),
 					Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook(), Alive: processAlive}
 				rep := rc.Run(c.Context, rollback.RecoverOptions{
@@ -134,11 +144,10 @@ writer's change, 4 not confirmed, 5 recovered but something of the run's left on
 					URL:     po.url, ExpectVersion: po.expectVersion,
 					Owner: e.owner(), Force: c.Bool("force"), RestoreTimeout: restoreTimeout,
 				})
-				if err := e.finishReport(g, rep); err != nil {
-					last = err
-				}
+				reports = append(reports, rep)
 			}
-			return last
+			watch.classify(reports...)
+			return e.finish(g, reports, verdictText(g, reports))
 		},
 	}
 }

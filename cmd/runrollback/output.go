@@ -2,113 +2,212 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/runrollback/runrollback/internal/report"
 	"github.com/runrollback/runrollback/internal/rollback"
 )
 
-// resultCode maps a report's result to the exit code table.
-func resultCode(result string) int {
-	switch result {
-	case rollback.ResultPass:
-		return exitOK
-	case rollback.ResultFail:
-		return exitFail
-	case rollback.ResultAborted:
-		return exitAborted
-	}
-	return exitNotRestored
+// sink receives a run's progress as it happens: text lines
+// (report.Progress) or structured logs (report.Log).
+type sink interface {
+	Event(rollback.Event)
+	Note(rollback.Event)
+	Close()
 }
 
-// observer prints progress events as text lines (text output only). On a
-// terminal, the step in progress shows on one line that the next event
-// replaces; elsewhere (CI logs, files) only finished steps are printed.
-func (e *env) observer(g globalOpts) rollback.Observer {
-	if g.output != "text" {
-		return nil
-	}
-	tty := isTerminal(e.stdout)
-	return progress(e.stdout, tty, !g.noColor && tty, g.verbose)
-}
-
-// progress writes events to w, as observer describes. verbose adds a line when
-// each step starts and a UTC timestamp on every line.
-func progress(w io.Writer, tty, color, verbose bool) rollback.Observer {
-	var mu sync.Mutex
-	return func(ev rollback.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		stamp := ""
-		if verbose {
-			stamp = ev.Time.UTC().Format("15:04:05.000 ")
-		}
-		if ev.Level == rollback.LevelRun {
-			switch {
-			case verbose:
-				if tty {
-					fmt.Fprint(w, "\r\033[K")
-				}
-				fmt.Fprintln(w, stamp+report.Line(rollback.Event{Level: rollback.LevelInfo, Step: ev.Step, Message: "started"}, color))
-			case tty:
-				fmt.Fprintf(w, "\r\033[K… %s", report.Sanitize(ev.Step, 80))
+// progress is the run's sink, made once: with --log-format json, structured
+// logs on stderr; otherwise text lines on stdout (on stderr with --output
+// json, which keeps stdout for the report).
+func (e *env) progress(g globalOpts) sink {
+	e.sinkOnce.Do(func() {
+		if g.logJSON {
+			service := ""
+			if len(g.services) == 1 {
+				service = g.services[0]
 			}
+			e.log = report.NewLog(e.stderr, g.command, service)
+			e.sink = e.log
 			return
 		}
-		if tty {
-			fmt.Fprint(w, "\r\033[K")
+		w, color := e.stdout, g.color
+		if g.output == "json" {
+			w, color = e.stderr, false
 		}
-		fmt.Fprintln(w, stamp+report.Line(ev, color))
-	}
+		e.sink = &report.Progress{W: w, TTY: isTerminal(w), Color: color, Verbose: g.verbose}
+	})
+	return e.sink
 }
 
-// finishReport sets the exit code, writes the report where asked (stdout as JSON or
-// the text verdict, --report, --junit, the GitHub step summary) and returns the
-// error that carries the exit code.
-func (e *env) finishReport(g globalOpts, rep *rollback.Report) error {
-	rep.ExitCode = reportCode(rep)
-	var errs []error
-	switch g.output {
-	case "json":
-		if err := report.JSON(e.stdout, rep); err != nil {
-			errs = append(errs, err)
+// observer is the rollback.Observer that feeds the run's sink.
+func (e *env) observer(g globalOpts) rollback.Observer { return e.progress(g).Event }
+
+// finish ends a command: it sets each report's exit code (unless the command
+// set one), writes the reports where asked — stdout (the JSON report with
+// --output json, else what text writes), --report, --junit, the GitHub step
+// summary, $GITHUB_OUTPUT and workflow annotations in GitHub Actions — and
+// returns the error that carries the exit code. One report is written as
+// itself, several as one fleet object. A report that cannot be written is
+// said on stderr and turns a zero exit code into exitReportLost.
+func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Writer) error) error {
+	e.progress(g).Close()
+	tool, ci := toolInfo(), e.ciRun()
+	for _, r := range reports {
+		if r.ExitCode == 0 {
+			r.ExitCode = reportCode(r)
 		}
-	default:
-		fmt.Fprintln(e.stdout, report.Verdict(rep, !g.noColor && isTerminal(e.stdout)))
+		r.Tool, r.CI = tool, ci
+	}
+	code, result := overall(reports)
+	if e.log != nil {
+		for _, r := range reports {
+			e.log.Result(r)
+		}
+	}
+
+	var jsonOut bytes.Buffer
+	var err error
+	if len(reports) == 1 {
+		err = report.JSON(&jsonOut, reports[0])
+	} else {
+		err = report.JSONFleet(&jsonOut, &report.Fleet{Schema: rollback.ReportSchema, Command: g.command,
+			Result: result, ExitCode: code, Tool: tool, CI: ci, Reports: reports})
+	}
+	if err != nil {
+		return err
+	}
+	var lost []error
+	switch {
+	case g.output == "json":
+		_, err = e.stdout.Write(jsonOut.Bytes())
+	case text != nil:
+		err = text(e.stdout)
+	}
+	if err != nil {
+		lost = append(lost, fmt.Errorf("write stdout: %w", err))
 	}
 	if g.reportFile != "" {
-		var buf bytes.Buffer
-		if err := report.JSON(&buf, rep); err == nil {
-			if err := os.WriteFile(g.reportFile, buf.Bytes(), 0o644); err != nil {
-				errs = append(errs, fmt.Errorf("write --report: %w", err))
-			}
+		if err := writeFile(g.reportFile, jsonOut.Bytes()); err != nil {
+			lost = append(lost, fmt.Errorf("write --report %s: %w", g.reportFile, err))
 		}
 	}
 	if g.junitFile != "" {
 		var buf bytes.Buffer
-		if err := report.JUnit(&buf, rep); err == nil {
-			if err := os.WriteFile(g.junitFile, buf.Bytes(), 0o644); err != nil {
-				errs = append(errs, fmt.Errorf("write --junit: %w", err))
-			}
+		err := report.JUnit(&buf, reports...)
+		if err == nil {
+			err = writeFile(g.junitFile, buf.Bytes())
+		}
+		if err != nil {
+			lost = append(lost, fmt.Errorf("write --junit %s: %w", g.junitFile, err))
 		}
 	}
-	if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" {
-		if err := appendFile(path, report.Markdown(rep)); err != nil {
-			errs = append(errs, fmt.Errorf("write the GitHub step summary: %w", err))
-		}
+	lost = append(lost, e.github(g, reports, result, code)...)
+	for _, err := range lost {
+		fmt.Fprintf(e.stderr, "runrollback: %s\n", oneLine(err.Error()))
 	}
-	for _, err := range errs {
-		fmt.Fprintf(e.stderr, "runrollback: %v\n", err)
+	if len(lost) > 0 && code == exitOK {
+		code = exitReportLost
+		fmt.Fprintf(e.stderr, "runrollback: the %s itself %s, but a report it was asked for is missing: exit %d\n", g.command, map[bool]string{true: "passed", false: "finished"}[result == rollback.ResultPass], exitReportLost)
 	}
-	if rep.ExitCode == exitOK {
+	if code == exitOK {
 		return nil
 	}
-	return silentError{code: rep.ExitCode, err: fmt.Errorf("%s: %s", rep.Result, rep.Error)}
+	msg := result
+	if len(reports) == 1 && reports[0].Error != "" {
+		msg += ": " + reports[0].Error
+	}
+	return silentError{code: code, err: errors.New(msg)}
+}
+
+// overall is the exit code and result of several reports: the worst.
+func overall(reports []*rollback.Report) (int, string) {
+	if len(reports) == 1 {
+		return reports[0].ExitCode, reports[0].Result
+	}
+	result := rollback.OverallResult(reports)
+	code := resultCode(result)
+	for _, r := range reports {
+		switch {
+		case r.ExitCode == exitUsage && code == exitOK:
+			code = exitUsage
+		case r.ExitCode == exitLeftBehind && code != exitNotRestored:
+			code = exitLeftBehind
+		}
+	}
+	return code, result
+}
+
+// github writes what GitHub Actions reads: the step summary
+// ($GITHUB_STEP_SUMMARY, when set), and with GITHUB_ACTIONS=true the step
+// outputs ($GITHUB_OUTPUT) and one annotation per failure or warning. It
+// returns what could not be written.
+func (e *env) github(g globalOpts, reports []*rollback.Report, result string, code int) []error {
+	var lost []error
+	if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" && summarize(g.command, result) {
+		var md strings.Builder
+		for _, r := range reports {
+			md.WriteString(report.Markdown(r))
+			md.WriteString("\n")
+		}
+		if err := appendFile(path, md.String()); err != nil {
+			lost = append(lost, fmt.Errorf("write the GitHub step summary %s: %w", path, err))
+		}
+	}
+	if !e.inActions() {
+		return lost
+	}
+	if path := e.getenv("GITHUB_OUTPUT"); path != "" {
+		reportPath := g.reportFile
+		if reportPath != "" {
+			if abs, err := filepath.Abs(reportPath); err == nil {
+				reportPath = abs
+			}
+		}
+		text, err := report.GitHubOutputs(report.RunOutputs(reports, result, code, reportPath), "ghadelimiter_"+randomHex())
+		if err == nil {
+			err = appendFile(path, text)
+		}
+		if err != nil {
+			lost = append(lost, fmt.Errorf("write the step outputs to $GITHUB_OUTPUT %s: %w", path, err))
+		}
+	}
+	// Workflow commands are read from stdout; with --output json, stdout is
+	// the report, so they go to stderr, which the runner reads too (see
+	// docs/design.md).
+	w := e.stdout
+	if g.output == "json" {
+		w = e.stderr
+	}
+	for _, r := range reports {
+		for _, a := range report.Annotations(r) {
+			fmt.Fprintln(w, a)
+		}
+	}
+	return lost
+}
+
+// summarize says whether a command's run has something for the step summary:
+// everything but a snapshot that worked.
+func summarize(command, result string) bool {
+	return command != "snapshot" || result != rollback.ResultPass
+}
+
+func randomHex() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// writeFile writes a report file, replacing what was there.
+func writeFile(path string, b []byte) error {
+	return os.WriteFile(path, b, 0o644)
 }
 
 func appendFile(path, text string) error {
@@ -130,90 +229,22 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// finishFleet reports a drill of several services: a row per service and an
-// overall verdict in text, or one fleet JSON object; --report, --junit and the
-// step summary cover every service.
-func (e *env) finishFleet(g globalOpts, reports []*rollback.Report) error {
-	overall := rollback.OverallResult(reports)
-	code := resultCode(overall)
-	for _, r := range reports {
-		r.ExitCode = reportCode(r)
-		if r.ExitCode == exitLeftBehind && code != exitNotRestored {
-			code = exitLeftBehind
+// verdictText is the text output of a run of one report, or of a fleet.
+func verdictText(g globalOpts, reports []*rollback.Report) func(io.Writer) error {
+	return func(w io.Writer) error {
+		if len(reports) == 1 {
+			_, err := fmt.Fprintln(w, report.Verdict(reports[0], g.color))
+			return err
 		}
-	}
-	fleet := &report.Fleet{Schema: rollback.ReportSchema, Command: "test", Result: overall, ExitCode: code, Reports: reports}
-	var errs []error
-	if g.output == "json" {
-		errs = append(errs, report.JSONFleet(e.stdout, fleet))
-	} else {
-		errs = append(errs, e.fleetText(g, reports, overall))
-	}
-	if g.reportFile != "" {
-		var buf bytes.Buffer
-		if err := report.JSONFleet(&buf, fleet); err == nil {
-			errs = append(errs, os.WriteFile(g.reportFile, buf.Bytes(), 0o644))
+		if g.command != "test" {
+			for _, r := range reports {
+				if _, err := fmt.Fprintln(w, report.Verdict(r, g.color)); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
+		_, result := overall(reports)
+		return report.FleetTable(w, g.command, result, reports, g.color)
 	}
-	if g.junitFile != "" {
-		var buf bytes.Buffer
-		if err := report.JUnit(&buf, reports...); err == nil {
-			errs = append(errs, os.WriteFile(g.junitFile, buf.Bytes(), 0o644))
-		}
-	}
-	if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" {
-		var md strings.Builder
-		for _, r := range reports {
-			md.WriteString(report.Markdown(r))
-			md.WriteString("\n")
-		}
-		errs = append(errs, appendFile(path, md.String()))
-	}
-	if err := errors.Join(errs...); err != nil {
-		fmt.Fprintf(e.stderr, "runrollback: %v\n", err)
-	}
-	if code == exitOK {
-		return nil
-	}
-	return silentError{code: code, err: fmt.Errorf("%s", overall)}
 }
-
-func (e *env) fleetText(g globalOpts, reports []*rollback.Report, overall string) error {
-	color := !g.noColor && isTerminal(e.stdout)
-	fmt.Fprintln(e.stdout)
-	var rows [][]string
-	counts := map[string]int{}
-	for _, r := range reports {
-		counts[r.Result]++
-		restored := "yes"
-		if !r.TrafficRestored {
-			restored = "no"
-		}
-		rows = append(rows, []string{r.Service.Name, strings.ToUpper(r.Result),
-			ms(r.Timings.DetectTag), ms(r.Timings.Detect), ms(r.Timings.Restore), ms(r.Timings.Verify), ms(r.Timings.Total),
-			restored, fmt.Sprint(r.APICalls.Writes), r.Error})
-	}
-	if err := report.Table(e.stdout, []string{"SERVICE", "RESULT", "DETECT-TAG", "DETECT", "RESTORE", "VERIFY", "TOTAL", "RESTORED", "WRITES", "ERROR"}, rows); err != nil {
-		return err
-	}
-	for _, r := range reports {
-		if r.Result != rollback.ResultPass {
-			fmt.Fprintln(e.stdout, report.Verdict(r, color))
-		}
-	}
-	var parts []string
-	for _, res := range []string{rollback.ResultPass, rollback.ResultFail, rollback.ResultAborted, rollback.ResultError} {
-		if counts[res] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[res], res))
-		}
-	}
-	verdict := report.Verdict(&rollback.Report{Command: "test", Result: overall,
-		Error: fmt.Sprintf("%d services: %s", len(reports), strings.Join(parts, ", "))}, color)
-	if overall == rollback.ResultPass {
-		verdict = strings.Replace(verdict, "ok", fmt.Sprintf("%d services: %s", len(reports), strings.Join(parts, ", ")), 1)
-	}
-	fmt.Fprintln(e.stdout, verdict)
-	return nil
-}
-
-func ms(v int64) string { return fmt.Sprintf("%dms", v) }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -33,12 +32,12 @@ type probeOpts struct {
 
 // parseServiceFlags parses the global flags of a command that works on named
 // services, and its probe flags.
-func parseServiceFlags(c *cli.Context) (globalOpts, probeOpts, error) {
-	g, err := parseGlobal(c, true)
+func (e *env) parseServiceFlags(c *cli.Context) (globalOpts, probeOpts, error) {
+	g, err := e.parseGlobal(c, true)
 	if err != nil {
 		return g, probeOpts{}, err
 	}
-	po, err := parseProbe(c)
+	po, err := parseProbe(c, g)
 	return g, po, err
 }
 
@@ -59,7 +58,8 @@ func (g globalOpts) refs() []rollback.ServiceRef {
 	return out
 }
 
-func parseProbe(c *cli.Context) (probeOpts, error) {
+// parseProbe reads and checks the probe flags, before any API call.
+func parseProbe(c *cli.Context, g globalOpts) (probeOpts, error) {
 	p := probeOpts{
 		url:           c.String("url"),
 		healthPath:    c.String("health-path"),
@@ -91,15 +91,24 @@ func parseProbe(c *cli.Context) (probeOpts, error) {
 	if !strings.HasPrefix(p.healthPath, "/") {
 		return p, usageError{fmt.Errorf("--health-path %q must start with '/'", p.healthPath)}
 	}
+	if err := rollback.ValidateExpectVersion(p.expectVersion); err != nil {
+		return p, usageError{err}
+	}
 	if p.url != "" {
+		if g.local {
+			return p, usageError{localURLError(c, p.url)}
+		}
 		if err := probe.ValidateURL(p.url); err != nil {
 			return p, usageError{fmt.Errorf("--url: %w", err)}
 		}
+		if err := doubledHealthPath(p.url, p.healthPath, c.IsSet("health-path")); err != nil {
+			return p, usageError{err}
+		}
 	}
 	if f := c.String("id-token-file"); f != "" {
-		b, err := os.ReadFile(f)
+		b, err := rollback.ReadFileCapped(f, rollback.MaxTokenFile)
 		if err != nil {
-			return p, usageError{fmt.Errorf("--id-token-file: %w", err)}
+			return p, usageError{fmt.Errorf("--id-token-file %s: %w", f, err)}
 		}
 		tok := strings.TrimSpace(string(b))
 		if tok == "" || strings.ContainsAny(tok, " \r\n\t") {
@@ -113,6 +122,42 @@ func parseProbe(c *cli.Context) (probeOpts, error) {
 		}
 	}
 	return p, nil
+}
+
+// localURLError explains --url with --local, a habit of the script
+// runrollback replaces, whose --local meant "the app runs on localhost": here
+// --local drills a built-in fake Cloud Run, whose revisions a --url server
+// would never see broken.
+func localURLError(c *cli.Context, u string) error {
+	if c.Command.Name == "probe" {
+		return fmt.Errorf("--local with probe: probe talks to no Cloud Run, so --local means nothing here; drop it: runrollback probe --url %s", u)
+	}
+	return fmt.Errorf("--url with --local: --local drills runrollback's built-in fake Cloud Run (its own services, on its own URLs), so the drill would break the fake's revision while probing %s, which never sees the break. "+
+		"To check a server of yours, run 'runrollback probe --url %s'; to see a drill, run 'runrollback %s --local' without --url", u, u, c.Command.Name)
+}
+
+// doubledHealthPath refuses a --url that already ends with the health path
+// (a full health URL pasted as the base): the probe appends the path, and
+// would ask for /api/v1/health/api/v1/health/.
+func doubledHealthPath(base, healthPath string, pathSet bool) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil // ValidateURL said it parses
+	}
+	hp, _, _ := strings.Cut(healthPath, "?")
+	hp = strings.TrimSuffix(hp, "/")
+	if hp == "" || !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), hp) {
+		return nil
+	}
+	root := *u
+	root.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), hp)
+	root.RawPath = ""
+	what := "the health path"
+	if !pathSet {
+		what = "the default --health-path"
+	}
+	return fmt.Errorf("--url %s already ends with %s %s: the probe appends it, and would request %s%s. Pass the base URL, --url %s (or --health-path / to probe the URL as given)",
+		base, what, healthPath, strings.TrimSuffix(base, "/"), healthPath, root.String())
 }
 
 // checker builds the probe. Tokens: the --id-token-file token when given (sent
@@ -159,20 +204,48 @@ func (p probeOpts) policy() probe.Policy {
 	return probe.Policy{Retries: p.retries, RetryDelay: p.retryDelay, Successes: p.successes, Failures: p.failures}
 }
 
-// prober adapts probe.Checker to rollback.Prober.
+// prober adapts probe.Checker to rollback.Prober, and tells the run's sink
+// when a wait starts and of every attempt, so a long wait is never silent.
 type prober struct {
 	checker *probe.Checker
 	policy  probe.Policy
+	notes   sink
 }
 
 var _ rollback.Prober = prober{}
 
 func (p prober) WaitHealthy(ctx context.Context, url string, exp rollback.Expect) rollback.ProbeResult {
-	return result(p.checker.WaitHealthy(ctx, url, probe.Expect{Version: exp.Version, Revisions: exp.Revisions}, p.policy), p.policy, false)
+	pol := p.watch(url, "answer healthy", exp)
+	return result(p.checker.WaitHealthy(ctx, url, probe.Expect{Version: exp.Version, Revisions: exp.Revisions}, pol), pol, false)
 }
 
 func (p prober) WaitFailure(ctx context.Context, url string, exp rollback.Expect) rollback.ProbeResult {
-	return result(p.checker.WaitFailure(ctx, url, probe.Expect{Version: exp.Version, Revisions: exp.Revisions}, p.policy), p.policy, true)
+	pol := p.watch(url, "show the failure", exp)
+	return result(p.checker.WaitFailure(ctx, url, probe.Expect{Version: exp.Version, Revisions: exp.Revisions}, pol), pol, true)
+}
+
+// watch notes the start of a wait on url and returns the policy that notes
+// each attempt.
+func (p prober) watch(url, goal string, exp rollback.Expect) probe.Policy {
+	pol := p.policy
+	if p.notes == nil {
+		return pol
+	}
+	target := url
+	if hu, err := p.checker.HealthURL(url); err == nil {
+		target = hu
+	}
+	msg := fmt.Sprintf("waiting for GET %s to %s (%s", target, goal, pol.Rule())
+	if exp.Version != "" {
+		msg += ", version " + exp.Version
+	}
+	msg += fmt.Sprintf("; %d retries after attempts that prove nothing; %s timeout each)", max(pol.Retries, 0), p.checker.Timeout)
+	p.notes.Note(rollback.Event{Time: timeNow(), Level: rollback.LevelInfo, Step: "probe", Message: msg})
+	pol.OnAttempt = func(n int, a probe.Attempt) {
+		p.notes.Note(rollback.Event{Time: timeNow(), Level: rollback.LevelInfo, Step: fmt.Sprintf("probe %d", n),
+			Message: "GET " + a.URL + ": " + a.Describe(), Duration: a.Duration})
+	}
+	return pol
 }
 
 func result(v probe.Verdict, pol probe.Policy, detect bool) rollback.ProbeResult {
@@ -184,33 +257,13 @@ func result(v probe.Verdict, pol probe.Policy, detect bool) rollback.ProbeResult
 		OK:       ok,
 		Version:  v.Last.Version,
 		Revision: v.Last.Revision,
-		Detail:   describeAttempt(v.Last) + "; " + v.Summary(pol.Rule()),
+		Detail:   v.Last.Describe() + "; " + v.Summary(pol.Rule()),
 		Attempts: v.Total,
 		Elapsed:  v.Elapsed,
 	}
 }
 
-// describeAttempt is one line on an attempt: outcome, status code, version, revision, detail.
-func describeAttempt(a probe.Attempt) string {
-	var parts []string
-	parts = append(parts, a.Outcome.String())
-	if a.StatusCode != 0 {
-		parts = append(parts, fmt.Sprintf("HTTP %d", a.StatusCode))
-	}
-	if a.Version != "" {
-		parts = append(parts, "version "+a.Version)
-	}
-	if a.Revision != "" {
-		parts = append(parts, "from "+a.Revision)
-	}
-	s := strings.Join(parts, ", ")
-	if a.Detail != "" {
-		s += ": " + a.Detail
-	}
-	return s
-}
-
 // prober is the rollback.Prober the commands use.
 func (p probeOpts) prober(e *env, g globalOpts) prober {
-	return prober{checker: p.checker(e, g), policy: p.policy()}
+	return prober{checker: p.checker(e, g), policy: p.policy(), notes: e.progress(g)}
 }

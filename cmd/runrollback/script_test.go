@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -170,6 +171,26 @@ func matches(pattern, got string) bool {
 }
 
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	// exits CODE COMMAND [ARGS...]: run the command as exec does (stdout and
+	// stderr are kept for the checks that follow) and check its exit code.
+	"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) < 2 || neg {
+			ts.Fatalf("usage: exits CODE COMMAND [ARGS...]")
+		}
+		want, err := strconv.Atoi(args[0])
+		ts.Check(err)
+		got := 0
+		if err := ts.Exec(args[1], args[2:]...); err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				ts.Fatalf("%s: %v", strings.Join(args[1:], " "), err)
+			}
+			got = ee.ExitCode()
+		}
+		if got != want {
+			ts.Fatalf("%s exited %d, want %d", strings.Join(args[1:], " "), got, want)
+		}
+	},
 	// deploy SERVICE REVISION [KEY=VALUE...]: another writer deploys a revision
 	// from the current template with env changes and sends it 100% of traffic,
 	// tags staying where they were (a deploy workflow's "gcloud run deploy"). With neg, the deploy is

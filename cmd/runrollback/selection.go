@@ -1,74 +1,48 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"cmp"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"maps"
-	"os"
-	"slices"
-	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/runrollback/runrollback/internal/rollback"
 )
 
-// selection is which services a drill covers: --service, --services-file and
-// --label together.
-type selection struct {
-	refs   []rollback.ServiceRef
-	labels map[string]string
-	// project and region hold the defaults (and where --label looks).
-	project, region string
-}
+// selection wires --service, --services-file and --label to rollback.Selection.
+type selection struct{ rollback.Selection }
 
 // parseSelection reads and validates the selection flags; only --label needs
 // the API, later, in resolve.
 func parseSelection(c *cli.Context, g globalOpts) (selection, error) {
-	s := selection{project: g.project, region: g.region}
-	add := func(ref rollback.ServiceRef, where string) error {
-		for _, check := range []func() error{
-			func() error { return rollback.ValidateProjectID(ref.Project) },
-			func() error { return rollback.ValidateRegion(ref.Region) },
-			func() error { return rollback.ValidateServiceName(ref.Name) },
-		} {
-			if err := check(); err != nil {
-				return usageError{fmt.Errorf("%s: %w", where, err)}
-			}
-		}
-		if !slices.Contains(s.refs, ref) {
-			s.refs = append(s.refs, ref)
-		}
-		return nil
-	}
+	s := selection{rollback.Selection{Project: g.project, Region: g.region}}
 	for _, ref := range g.refs() {
-		if err := add(ref, "--service"); err != nil {
-			return s, err
+		if err := s.Add(ref); err != nil {
+			return s, usageError{fmt.Errorf("--service: %w", err)}
 		}
 	}
 	if path := c.String("services-file"); path != "" {
-		refs, err := readServicesFile(path, g.project, g.region)
+		b, err := rollback.ReadFileCapped(path, rollback.MaxServicesFile)
+		if err != nil {
+			return s, usageError{fmt.Errorf("--services-file %s: %w", path, err)}
+		}
+		refs, err := rollback.ParseServicesFile("--services-file "+path, b, g.project, g.region)
 		if err != nil {
 			return s, usageError{err}
 		}
 		for _, r := range refs {
-			if err := add(r, "--services-file "+path); err != nil {
-				return s, err
+			if err := s.Add(r); err != nil {
+				return s, usageError{fmt.Errorf("--services-file %s: %w", path, err)}
 			}
 		}
 	}
 	if labels := c.StringSlice("label"); len(labels) > 0 {
-		s.labels = map[string]string{}
 		for _, kv := range labels {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return s, usageError{fmt.Errorf("--label %q: want KEY=VALUE", kv)}
+			if err := s.AddLabel(kv); err != nil {
+				return s, usageError{err}
 			}
-			s.labels[k] = v
 		}
 		if err := rollback.ValidateProjectID(g.project); err != nil {
 			return s, usageError{fmt.Errorf("--label: %w", err)}
@@ -77,7 +51,7 @@ func parseSelection(c *cli.Context, g globalOpts) (selection, error) {
 			return s, usageError{fmt.Errorf("--label: %w", err)}
 		}
 	}
-	if len(s.refs) == 0 && s.labels == nil {
+	if s.Empty() {
 		return s, usageError{fmt.Errorf("no service given: pass --service NAME, --services-file FILE or --label KEY=VALUE")}
 	}
 	return s, nil
@@ -85,82 +59,63 @@ func parseSelection(c *cli.Context, g globalOpts) (selection, error) {
 
 // resolve adds the services --label selects.
 func (s selection) resolve(ctx context.Context, be *backend) ([]rollback.ServiceRef, error) {
-	refs := slices.Clone(s.refs)
-	if s.labels == nil {
-		return refs, nil
+	if s.Labels == nil {
+		return s.Resolve(nil)
 	}
-	svcs, err := be.cloud.ListServices(ctx, s.project, s.region)
+	svcs, err := be.cloud.ListServices(ctx, s.Project, s.Region)
 	if err != nil {
-		return nil, err
+		return nil, readOnlyError(err)
 	}
-	matched := 0
-	for _, svc := range svcs {
-		ok := true
-		for k, v := range s.labels {
-			if svc.Labels[k] != v {
-				ok = false
-			}
-		}
-		if ok {
-			matched++
-			if !slices.Contains(refs, svc.Ref) {
-				refs = append(refs, svc.Ref)
-			}
-		}
-	}
-	if matched == 0 {
-		keys := slices.Sorted(maps.Keys(s.labels))
-		return nil, usageError{fmt.Errorf("no service in %s/%s has the labels %v: check --label, --project and --region", s.project, s.region, keys)}
+	refs, err := s.Resolve(svcs)
+	if err != nil {
+		return nil, usageError{err}
 	}
 	return refs, nil
 }
 
-// readServicesFile reads a JSON array of {project, region, name} or lines of
-// [project/][region/]name ('#' starts a comment). Missing parts default to
-// --project and --region.
-func readServicesFile(path, project, region string) ([]rollback.ServiceRef, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--services-file: %w", err)
+// readWatch remembers, per service, the error of the first read of the
+// service when it says the service is missing or out of reach (not found,
+// permission, credentials). A run that stopped there, before any write, was
+// given a service it cannot work on: that is bad input (exit 2, with a hint),
+// as in status, not a drill that aborted or a recovery not confirmed.
+type readWatch struct {
+	rollback.CloudRun
+	mu    sync.Mutex
+	first map[rollback.ServiceRef]error
+}
+
+func watchReads(c rollback.CloudRun) *readWatch {
+	return &readWatch{CloudRun: c, first: map[rollback.ServiceRef]error{}}
+}
+
+func (w *readWatch) GetService(ctx context.Context, ref rollback.ServiceRef) (*rollback.Service, error) {
+	svc, err := w.CloudRun.GetService(ctx, ref)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, seen := w.first[ref]; !seen {
+		w.first[ref] = nil
+		if errors.Is(err, rollback.ErrNotFound) || errors.Is(err, rollback.ErrPermission) || errors.Is(err, rollback.ErrUnauthenticated) {
+			w.first[ref] = err
+		}
 	}
-	var refs []rollback.ServiceRef
-	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
-		dec := json.NewDecoder(bytes.NewReader(t))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&refs); err != nil {
-			return nil, fmt.Errorf("--services-file %s: want a JSON array of {\"project\", \"region\", \"name\"}: %v", path, err)
-		}
-		for i := range refs {
-			refs[i].Project = cmp.Or(refs[i].Project, project)
-			refs[i].Region = cmp.Or(refs[i].Region, region)
-		}
-		return refs, nil
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		if line == "" {
+	return svc, err
+}
+
+// classify gives a report that stopped at such a first read, with no write,
+// the exit code of bad input and the hint for it.
+func (w *readWatch) classify(reports ...*rollback.Report) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range reports {
+		ref := rollback.ServiceRef{Project: r.Service.Project, Region: r.Service.Region, Name: r.Service.Name}
+		err := w.first[ref]
+		if err == nil || r.Result == rollback.ResultPass || r.APICalls.Writes > 0 {
 			continue
 		}
-		parts := strings.Split(line, "/")
-		ref := rollback.ServiceRef{Project: project, Region: region}
-		switch len(parts) {
-		case 1:
-			ref.Name = parts[0]
-		case 2:
-			ref.Region, ref.Name = parts[0], parts[1]
-		case 3:
-			ref.Project, ref.Region, ref.Name = parts[0], parts[1], parts[2]
-		default:
-			return nil, fmt.Errorf("--services-file %s line %d: want [project/][region/]name, got %q", path, n, line)
+		r.Result, r.ExitCode = rollback.ResultAborted, exitUsage
+		var se setupError
+		if errors.As(readOnlyError(err), &se) && se.hint != "" {
+			r.Hint = se.hint + "; nothing was changed"
 		}
-		refs = append(refs, ref)
 	}
-	if len(refs) == 0 {
-		return nil, fmt.Errorf("--services-file %s lists no service", path)
-	}
-	return refs, nil
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runrollback/runrollback/internal/report"
 	"github.com/runrollback/runrollback/internal/rollback"
 )
 
@@ -18,7 +21,7 @@ func snapshotCommand(e *env) *cli.Command {
 'runrollback rollback --restore-from FILE' puts the exact split back.`,
 		Flags: withGlobal(&cli.StringFlag{Name: "out", Usage: "write the snapshot to `FILE` (default stdout)"}),
 		Action: func(c *cli.Context) error {
-			g, err := parseGlobal(c, true)
+			g, err := e.parseGlobal(c, true)
 			if err != nil {
 				return err
 			}
@@ -26,34 +29,65 @@ func snapshotCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
+			out := c.String("out")
+			if err := checkWritable("--out", out); err != nil {
+				return err
+			}
 			be, err := openBackend(c.Context, g)
 			if err != nil {
 				return err
 			}
 			defer be.close()
-			svc, err := be.cloud.GetService(c.Context, ref)
+			m := be.metered()
+			rd := &rollback.Reader{Cloud: m, Calls: m.Calls, Now: timeNow}
+			rep, snap, err := rd.Snapshot(c.Context, ref)
 			if err != nil {
-				return readOnlyError(err)
+				return e.readFailed(g, rep, err)
 			}
-			snap := rollback.TakeSnapshot(svc, timeNow())
 			b, err := json.MarshalIndent(snap, "", "  ")
 			if err != nil {
 				return err
 			}
 			b = append(b, '\n')
-			if out := c.String("out"); out != "" {
-				if err := os.WriteFile(out, b, 0o600); err != nil {
-					return fmt.Errorf("write --out: %w", err)
+			if out == "" {
+				// The snapshot is what stdout gets, whatever --output says;
+				// --report still gets the report.
+				if _, err := e.stdout.Write(b); err != nil {
+					return err
 				}
-				if g.output == "text" {
-					fmt.Fprintf(e.stdout, "[PASS] snapshot: %s traffic %s (generation %d) written to %s\n", svc.Ref.Name, svc.Traffic, svc.Generation, out)
-				}
-				return nil
+				g.output = ""
+				return e.finish(g, []*rollback.Report{rep}, nil)
 			}
-			_, err = e.stdout.Write(b)
-			return err
+			rep.Snapshot.File = out
+			if err := os.WriteFile(out, b, 0o600); err != nil {
+				rep.Result, rep.ExitCode = rollback.ResultFail, exitReportLost
+				rep.Error = "write --out " + out + ": " + err.Error()
+				rep.Hint = "nothing was changed on the service; check the path and run the snapshot again"
+			}
+			return e.finish(g, []*rollback.Report{rep}, func(w io.Writer) error {
+				if rep.Error != "" {
+					_, err := fmt.Fprintln(w, report.Verdict(rep, g.color))
+					return err
+				}
+				_, err := fmt.Fprintln(w, report.Snapshot(rep, g.color))
+				return err
+			})
 		},
 	}
+}
+
+// readFailed ends a read-only command (status, snapshot) whose read failed:
+// its report (result aborted, exit 2) is written where asked, and the error,
+// with a hint for the usual causes, goes to stderr.
+func (e *env) readFailed(g globalOpts, rep *rollback.Report, err error) error {
+	rerr := readOnlyError(err)
+	var se setupError
+	if errors.As(rerr, &se) && se.hint != "" {
+		rep.Hint = se.hint
+	}
+	rep.ExitCode = exitUsage
+	_ = e.finish(g, []*rollback.Report{rep}, nil)
+	return rerr
 }
 
 func rollbackCommand(e *env) *cli.Command {
@@ -71,7 +105,7 @@ Exit codes: 0 rolled back and healthy, 1 written but unhealthy, 2 usage, 3 nothi
 			restoreTimeoutFlag(),
 		)...),
 		Action: func(c *cli.Context) error {
-			g, po, err := parseServiceFlags(c)
+			g, po, err := e.parseServiceFlags(c)
 			if err != nil {
 				return err
 			}
@@ -84,9 +118,12 @@ Exit codes: 0 rolled back and healthy, 1 written but unhealthy, 2 usage, 3 nothi
 				return err
 			}
 			defer be.close()
-			m := be.metered()
+			watch := watchReads(be.cloud)
+			m := &rollback.Metered{CloudRun: watch}
 			rb := &rollback.Rollback{Cloud: m, Probe: po.prober(e, g), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook()}
-			return e.finishReport(g, rb.Run(c.Context, o))
+			rep := rb.Run(c.Context, o)
+			watch.classify(rep)
+			return e.finish(g, []*rollback.Report{rep}, verdictText(g, []*rollback.Report{rep}))
 		},
 	}
 }
@@ -117,12 +154,9 @@ func parseRollback(c *cli.Context, g globalOpts, po probeOpts) (rollback.Rollbac
 		}
 		o.To = to
 	case from != "":
-		snap, err := readSnapshot(from)
+		snap, err := readSnapshot(from, o.Service)
 		if err != nil {
-			return o, usageError{err}
-		}
-		if snap.Service != o.Service {
-			return o, usageError{fmt.Errorf("--restore-from %s is a snapshot of %s, not of %s", from, snap.Service, o.Service)}
+			return o, err
 		}
 		o.From = &snap
 	default:
@@ -135,17 +169,26 @@ func parseRollback(c *cli.Context, g globalOpts, po probeOpts) (rollback.Rollbac
 	return o, nil
 }
 
-func readSnapshot(path string) (rollback.Snapshot, error) {
+// readSnapshot reads --restore-from (never more than
+// rollback.MaxSnapshotFile bytes) and checks that it is a valid snapshot of
+// want, bounded by Cloud Run's limits, before anything is written.
+func readSnapshot(path string, want rollback.ServiceRef) (rollback.Snapshot, error) {
 	var snap rollback.Snapshot
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return snap, fmt.Errorf("--restore-from: %w", err)
+	b, err := rollback.ReadFileCapped(path, rollback.MaxSnapshotFile)
+	switch {
+	case errors.Is(err, rollback.ErrTooLarge):
+		return snap, usageError{fmt.Errorf("--restore-from %s: %w: not a snapshot (one is a few KiB); write one with 'runrollback snapshot --out FILE'", path, err)}
+	case err != nil:
+		return snap, usageError{fmt.Errorf("--restore-from %s: %w", path, err)}
 	}
 	if err := json.Unmarshal(b, &snap); err != nil {
-		return snap, fmt.Errorf("--restore-from %s: not a snapshot (%v); write one with 'runrollback snapshot --out FILE'", path, err)
+		return snap, usageError{fmt.Errorf("--restore-from %s: not a snapshot (%v); write one with 'runrollback snapshot --out FILE'", path, err)}
 	}
 	if err := snap.Validate(); err != nil {
-		return snap, fmt.Errorf("--restore-from %s: %w", path, err)
+		return snap, usageError{fmt.Errorf("--restore-from %s: %w", path, err)}
+	}
+	if snap.Service != want {
+		return snap, usageError{fmt.Errorf("--restore-from %s is a snapshot of %s, not of %s", path, snap.Service, want)}
 	}
 	return snap, nil
 }

@@ -54,6 +54,9 @@ type Policy struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns the jitter source in [0, 1). Default math/rand/v2.Float64.
 	Rand func() float64
+	// OnAttempt, when set, is told of each attempt as the wait uses it, in
+	// starting order (for progress output); n counts from 1.
+	OnAttempt func(n int, a Attempt)
 }
 
 // Rule is the detector rule the policy applies.
@@ -242,6 +245,9 @@ func (p Policy) wait(ctx context.Context, now func() time.Time, detect bool, try
 		<-f.done
 		a := f.a
 		v.record(a)
+		if p.OnAttempt != nil {
+			p.OnAttempt(v.Total, a)
+		}
 		if ctx.Err() != nil { // the attempt was cut short by ctx, not by the service
 			v.Err = context.Cause(ctx)
 			break

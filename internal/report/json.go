@@ -17,6 +17,8 @@ type Fleet struct {
 	Command  string             `json:"command"`
 	Result   string             `json:"result"`
 	ExitCode int                `json:"exit_code"`
+	Tool     *rollback.Tool     `json:"tool,omitempty"`
+	CI       *rollback.CIRun    `json:"ci,omitempty"`
 	Reports  []*rollback.Report `json:"reports"`
 }
 
