@@ -138,9 +138,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		case errors.As(err, &se) && se.hint != "":
 			fmt.Fprintf(stderr, "hint: %s\n", report.Sanitize(se.hint, 2000))
 		case errors.As(err, &fe) && fe.cmd != "":
-			fmt.Fprintf(stderr, "Run 'runrollback %s --help' for its flags.\n", fe.cmd)
+			fmt.Fprintf(stderr, "Run 'runrollback %s --help' for usage.\n", fe.cmd)
 		case errors.As(err, &ue) && e.command != "":
-			fmt.Fprintf(stderr, "Run 'runrollback %s --help' for its flags.\n", e.command)
+			fmt.Fprintf(stderr, "Run 'runrollback %s --help' for usage.\n", e.command)
 		case errors.As(err, &fe), errors.As(err, &ue):
 			fmt.Fprintln(stderr, "Run 'runrollback help' (or 'runrollback COMMAND --help') for usage.")
 		}

@@ -73,6 +73,9 @@ func startLocalFake(addr, seedFile string) (*fakerun.Server, *fakeapp.Plane, err
 	if err := srv.Seed(world); err != nil {
 		plane.Close()
 		srv.Close()
+		if seedFile != "" { // the world file is bad input: exit 2
+			return nil, nil, usageError{fmt.Errorf("--seed %s: %w", seedFile, err)}
+		}
 		return nil, nil, fmt.Errorf("seed the fake Cloud Run: %w", err)
 	}
 	return srv, plane, nil

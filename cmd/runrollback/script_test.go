@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,6 +175,53 @@ func matches(pattern, got string) bool {
 }
 
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	// repeat FILE COUNT TEXT [SUFFIX]: write TEXT COUNT times, then SUFFIX, to
+	// FILE ("\n" in TEXT and SUFFIX is a line break): files too large to keep
+	// in a script.
+	"repeat": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) < 3 {
+			ts.Fatalf("usage: repeat FILE COUNT TEXT [SUFFIX]")
+		}
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		unescape := func(s string) string { return strings.ReplaceAll(s, `\n`, "\n") }
+		text := strings.Repeat(unescape(args[2]), n)
+		if len(args) > 3 {
+			text += unescape(args[3])
+		}
+		ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(text), 0o644))
+	},
+	// manytargets FILE N: a snapshot of api whose traffic has N entries, one
+	// serving and N-1 tagged at 0% (more than Cloud Run allows when N is large).
+	"manytargets": func(ts *testscript.TestScript, neg bool, args []string) {
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		snap := rollback.Snapshot{Schema: rollback.SnapshotSchema, Service: scriptRef("api"),
+			Etag: `"x"`, Generation: 1, Traffic: rollback.Split{{Revision: "api-00002-def", Percent: 100}}}
+		for i := 1; i < n; i++ {
+			snap.Traffic = append(snap.Traffic, rollback.Target{Revision: "api-00001-abc", Tag: fmt.Sprintf("t%d", i)})
+		}
+		b, err := json.Marshal(snap)
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o644))
+	},
+	// healthserver VAR STATUS BODY: serve BODY with STATUS on every path, as
+	// an app that is not behind the fake (no X-Served-By), and set VAR to its
+	// URL.
+	"healthserver": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 3 {
+			ts.Fatalf("usage: healthserver VAR STATUS BODY")
+		}
+		code, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, args[2])
+		}))
+		ts.Defer(srv.Close)
+		ts.Setenv(args[0], srv.URL)
+	},
 	// exits CODE COMMAND [ARGS...]: run the command as exec does (stdout and
 	// stderr are kept for the checks that follow) and check its exit code.
 	"exits": func(ts *testscript.TestScript, neg bool, args []string) {

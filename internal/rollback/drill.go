@@ -255,7 +255,7 @@ func (r *drillRun) preflight(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: service %q is not healthy now: %s", ErrAborted, svc.Ref.Name, res.Detail)
 	}
 	r.snap.Version, r.snap.Revision = res.Version, res.Revision
-	return fmt.Sprintf("%s: ready, traffic %s, healthy %s from %s", svc.Ref.Name, svc.Traffic, res.Version, res.Revision), nil
+	return fmt.Sprintf("%s: ready, traffic %s, %s", svc.Ref.Name, svc.Traffic, DescribeHealthy(res)), nil
 }
 
 // shows reports whether the service carries a drill's own entries: its tag
@@ -577,7 +577,7 @@ func (r *drillRun) verify(ctx context.Context) error {
 		case err != nil:
 			return "", err
 		}
-		return fmt.Sprintf("healthy %s from %s, %d probe(s); actual split %s", res.Version, res.Revision, res.Attempts, cur.ActualSplit()), nil
+		return fmt.Sprintf("%s, %d probe(s); actual split %s", DescribeHealthy(res), res.Attempts, cur.ActualSplit()), nil
 	})
 }
 

@@ -138,7 +138,7 @@ func (gr *guardRun) run(ctx context.Context) (string, error) {
 			gr.rep.Before.Healthy = false
 			return "", err
 		}
-		return fmt.Sprintf("healthy %s from %s, %d probe(s)%s", res.Version, res.Revision, res.Attempts, note), nil
+		return fmt.Sprintf("%s, %d probe(s)%s", DescribeHealthy(res), res.Attempts, note), nil
 	})
 	if ctx.Err() != nil && !res.OK {
 		return ResultAborted, cmp.Or(ctx.Err(), perr)
@@ -302,7 +302,7 @@ func (gr *guardRun) rollback(ctx context.Context, res ProbeResult) (string, erro
 			}
 			return "", err
 		}
-		return fmt.Sprintf("healthy %s from %s after the rollback", r.Version, r.Revision), nil
+		return DescribeHealthy(r) + " after the rollback", nil
 	})
 	gr.rep.TrafficRestored = gr.svc.Traffic.Equal(want)
 	if err := gr.release(rctx); err != nil {

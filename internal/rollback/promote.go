@@ -138,7 +138,7 @@ func (gr *guardRun) promote(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("healthy %s from %s on the service URL", r.Version, r.Revision), nil
+		return DescribeHealthy(r) + " on the service URL", nil
 	})
 	if errors.Is(verr, ErrConflict) {
 		// Someone moved traffic after the promotion: theirs stands.

@@ -325,5 +325,5 @@ func (rr *recoverRun) verify(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("healthy %s from %s", res.Version, res.Revision), nil
+	return DescribeHealthy(res), nil
 }

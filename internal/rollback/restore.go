@@ -187,7 +187,7 @@ func (rb *Rollback) run(ctx context.Context, r *runner, o RollbackOptions) (resu
 			return "", verr
 		}
 		_ = now
-		return fmt.Sprintf("healthy %s from %s, %d probe(s)", res.Version, res.Revision, res.Attempts), nil
+		return fmt.Sprintf("%s, %d probe(s)", DescribeHealthy(res), res.Attempts), nil
 	})
 	r.rep.After = &ReportState{Traffic: want, Version: res.Version, Revision: res.Revision, Healthy: verr == nil}
 	r.rep.TrafficRestored = verr == nil
