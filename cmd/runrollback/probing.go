@@ -242,8 +242,13 @@ func (p prober) watch(url, goal string, exp rollback.Expect) probe.Policy {
 	msg += fmt.Sprintf("; %d retries after attempts that prove nothing; %s timeout each)", max(pol.Retries, 0), p.checker.Timeout)
 	p.notes.Note(rollback.Event{Time: timeNow(), Level: rollback.LevelInfo, Step: "probe", Message: msg})
 	pol.OnAttempt = func(n int, a probe.Attempt) {
+		what := a.Describe()
+		if a.OK() {
+			a.Detail = "" // a healthy answer needs no more than its version and revision
+			what = a.Describe()
+		}
 		p.notes.Note(rollback.Event{Time: timeNow(), Level: rollback.LevelInfo, Step: fmt.Sprintf("probe %d", n),
-			Message: "GET " + a.URL + ": " + a.Describe(), Duration: a.Duration})
+			Message: "GET " + a.URL + ": " + what, Duration: a.Duration})
 	}
 	return pol
 }

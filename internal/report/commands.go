@@ -100,7 +100,7 @@ func ProbeVerdict(r *rollback.Report, color bool) string {
 //
 //	[PASS] snapshot: api traffic api-00002-def=100 (generation 3) written to snap.json
 func Snapshot(r *rollback.Report, color bool) string {
-	if r == nil || r.Snapshot == nil || r.Before == nil {
+	if r == nil || r.Snapshot == nil {
 		return Line(rollback.Event{Level: rollback.LevelFail, Step: "snapshot", Message: "no snapshot"}, color)
 	}
 	where := "written to " + r.Snapshot.File
@@ -108,7 +108,7 @@ func Snapshot(r *rollback.Report, color bool) string {
 		where = "written to stdout"
 	}
 	return Line(rollback.Event{Level: rollback.LevelPass, Step: "snapshot",
-		Message: fmt.Sprintf("%s traffic %s (generation %d) %s", r.Service.Name, r.Before.Traffic, r.Before.Generation, where)}, color)
+		Message: fmt.Sprintf("%s traffic %s (generation %d) %s", r.Service.Name, r.Snapshot.Traffic, r.Snapshot.Generation, where)}, color)
 }
 
 // FleetTable writes the text output of a run over several services: a blank

@@ -1,7 +1,11 @@
-// Package report renders what a runrollback command did: progress events as
-// text lines (Line), the final verdict (Verdict), the JSON report of
-// DESIGN.md §4 (JSON, JSONFleet), JUnit XML (JUnit), a GitHub step summary
-// (Markdown) and aligned text tables (Table).
+// Package report renders everything a runrollback user reads: progress events
+// as text lines (Line) or structured logs (Log), with a live line on terminals
+// (Progress); the final verdict (Verdict), the status table (Status), the
+// probe's verdict (ProbeVerdict), the snapshot line (Snapshot) and the fleet
+// table (FleetTable); the JSON report of docs/report.md (JSON, JSONFleet),
+// JUnit XML (JUnit), a GitHub step summary (Markdown), GitHub workflow
+// annotations (Annotation, Annotations) and step outputs (GitHubOutputs,
+// RunOutputs); and aligned text tables (Table).
 //
 // Contract:
 //   - Rendering never changes the rollback.Report it is given.
@@ -12,7 +16,9 @@
 //     command opener "##[" is broken up wherever it appears.
 //   - No text line this package renders starts with "::", so output cannot
 //     issue a GitHub Actions workflow command: event lines start with the
-//     level in brackets, verdict lines with the result word. JSON, which may
+//     level in brackets, verdict lines with the result word. The one
+//     exception is Annotation, which renders a workflow command on purpose,
+//     with its title and message escaped as the runner expects. JSON, which may
 //     go to stdout, writes "##[" inside strings as "#\u0023[" (same value).
 //   - JSON output is schema rollback.ReportSchema (runrollback.report/v1);
 //     list fields are written as [] rather than null.

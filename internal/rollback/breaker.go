@@ -120,7 +120,7 @@ func (revisionBreak) detectTag(ctx context.Context, r *drillRun) (string, error)
 		return "", ctx.Err()
 	}
 	if !res.OK {
-		r.hint = "make the app honour RUNROLLBACK_BREAK (see README: 'Make your app drillable'), or pass --break-image with an image that fails its health check"
+		r.hint = "make the app honour RUNROLLBACK_BREAK (see docs/drill.md, 'Make your app drillable'), or pass --break-image with an image that fails its health check"
 		if r.o.Break.Mode == BreakVersion && r.expectVersion() == "" {
 			r.hint = "pass --expect-version: the service serves several revisions, so the drill cannot tell which version is right"
 		}

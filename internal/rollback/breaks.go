@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Break modes of the drill (DESIGN.md §2, §3).
+// Break modes of the drill (docs/drill.md, "Break modes").
 const (
 	BreakHealth   = "health"
 	BreakVersion  = "version"

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Drill runs the rollback drill of DESIGN.md §3 against any CloudRun and Prober:
+// Drill runs the rollback drill (docs/design.md) against any CloudRun and Prober:
 // the same code drives the fake and real Cloud Run.
 type Drill struct {
 	Cloud   CloudRun

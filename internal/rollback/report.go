@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// ReportSchema names the JSON report format (DESIGN.md §4).
+// ReportSchema names the JSON report format (docs/report.md).
 const ReportSchema = "runrollback.report/v1"
 
 // Results.
@@ -50,7 +50,7 @@ func Protective(step string) bool {
 }
 
 // Report is what a command did, for humans (text), machines (JSON), JUnit and
-// GitHub step summaries. Field names follow DESIGN.md §4.
+// GitHub step summaries. docs/report.md documents every field.
 type Report struct {
 	Schema           string        `json:"schema"`
 	Command          string        `json:"command"`

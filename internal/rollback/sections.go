@@ -40,12 +40,16 @@ type CIRun struct {
 }
 
 // SnapshotSection is what "snapshot" recorded: the file written (empty when
-// the snapshot went to stdout), when it was taken, and what LATEST meant then.
-// The traffic, etag and generation are the report's "before".
+// the snapshot went to stdout), when it was taken, the traffic list as read,
+// what LATEST meant then, and the etag and generation of the read. The
+// template, which the snapshot file holds, is left out of the report.
 type SnapshotSection struct {
 	File        string `json:"file,omitempty"`
 	TakenAt     string `json:"taken_at"`
+	Traffic     Split  `json:"traffic"`
 	LatestReady string `json:"latest_ready_revision,omitempty"`
+	Etag        string `json:"etag"`
+	Generation  int64  `json:"generation"`
 }
 
 // ProbeSection is the verdict of probing one URL.

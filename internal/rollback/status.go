@@ -102,7 +102,6 @@ func (s *Reader) Status(ctx context.Context, ref ServiceRef) (rep *Report, err e
 		return rep, err
 	}
 	rep.Status = st
-	rep.Before = &ReportState{Traffic: st.Traffic, Etag: st.Etag, Generation: st.Generation}
 	conclude(rep, ResultPass, "", "", s.Calls, s.now().Sub(start))
 	return rep, nil
 }
@@ -194,8 +193,8 @@ func (s *Reader) Snapshot(ctx context.Context, ref ServiceRef) (*Report, Snapsho
 		conclude(rep, ResultAborted, err.Error(), "nothing was changed", s.Calls, s.now().Sub(start))
 		return rep, snap, err
 	}
-	rep.Before = &ReportState{Traffic: snap.Traffic, Etag: snap.Etag, Generation: snap.Generation}
-	rep.Snapshot = &SnapshotSection{TakenAt: snap.TakenAt.Format(time.RFC3339Nano), LatestReady: snap.LatestReady}
+	rep.Snapshot = &SnapshotSection{TakenAt: snap.TakenAt.Format(time.RFC3339Nano), Traffic: snap.Traffic,
+		LatestReady: snap.LatestReady, Etag: snap.Etag, Generation: snap.Generation}
 	conclude(rep, ResultPass, "", "", s.Calls, s.now().Sub(start))
 	return rep, snap, nil
 }
