@@ -13,11 +13,12 @@ import (
 // buildInfo is read once: the module version (v1.2.3 when installed with
 // 'go install …@v1.2.3', "(devel)" from a checkout), the VCS commit and
 // whether the tree was modified (when built from a checkout), and the Go
-// version. The release build may set version with -ldflags "-X main.version=…".
-var version string
+// version. The release build (.goreleaser.yaml) sets version and commit with
+// -ldflags "-X main.version=… -X main.commit=…".
+var version, commit string
 
 func toolInfo() *rollback.Tool {
-	t := &rollback.Tool{Name: "runrollback", Version: cmp.Or(version, "(devel)"), Go: runtime.Version()}
+	t := &rollback.Tool{Name: "runrollback", Version: cmp.Or(version, "(devel)"), Commit: commit, Go: runtime.Version()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return t
@@ -28,7 +29,7 @@ func toolInfo() *rollback.Tool {
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			t.Commit = s.Value
+			t.Commit = cmp.Or(commit, s.Value)
 		case "vcs.modified":
 			t.Modified = s.Value == "true"
 		}
