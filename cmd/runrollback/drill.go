@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/runrollback/runrollback/internal/probe"
+	"github.com/runrollback/runrollback/internal/report"
 	"github.com/runrollback/runrollback/internal/rollback"
 )
 
@@ -163,26 +164,10 @@ func (e *env) runDrills(ctx context.Context, g globalOpts, po probeOpts, tmpl ro
 		Parallel:        parallel,
 		WritesPerMinute: writeRate,
 	}
-	e.progress(g).Event(rollback.Event{Time: timeNow(), Level: rollback.LevelInfo,
-		Message: fmt.Sprintf("drill %s: break %s, %d%% traffic to the broken revision", describeTargets(refs), tmpl.Break.Spec, tmpl.TrafficPercent)})
+	e.progress(g).Event(report.DrillStart(timeNow(), refs, tmpl.Break.Spec, tmpl.TrafficPercent))
 	reports := f.Run(ctx, opts)
 	watch.classify(reports...)
 	return e.finish(g, reports, verdictText(g, reports))
-}
-
-// describeTargets names the services of a run: project/region/name, or a count.
-func describeTargets(refs []rollback.ServiceRef) string {
-	if len(refs) == 1 {
-		return refs[0].Project + "/" + refs[0].Region + "/" + refs[0].Name
-	}
-	var names []string
-	for _, r := range refs {
-		names = append(names, r.Name)
-	}
-	if len(names) > 8 {
-		names = append(names[:8], fmt.Sprintf("… (%d in all)", len(refs)))
-	}
-	return strings.Join(names, ", ")
 }
 
 // journal is where local journals are kept: $RUNROLLBACK_STATE_DIR, else

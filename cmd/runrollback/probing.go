@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -167,7 +166,7 @@ func doubledHealthPath(base, healthPath string, pathSet bool) error {
 func (p probeOpts) checker(e *env, g globalOpts) *probe.Checker {
 	c := &probe.Checker{HealthPath: p.healthPath, VersionField: p.versionField, Timeout: p.timeout, TokenSource: p.tokens}
 	if c.TokenSource == nil && !g.local && g.emulatorHost == "" {
-		c.TokenSource = &adcTokens{src: probe.IDTokenSource(), warn: e.stderr}
+		c.TokenSource = &adcTokens{src: probe.IDTokenSource(), warn: e.progress(g).Event}
 	}
 	return c
 }
@@ -177,7 +176,7 @@ func (p probeOpts) checker(e *env, g globalOpts) *probe.Checker {
 // without a token, with one warning: public services still answer.
 type adcTokens struct {
 	src  probe.TokenSource
-	warn io.Writer
+	warn rollback.Observer
 	once sync.Once
 }
 
@@ -192,8 +191,8 @@ func (a *adcTokens) Token(ctx context.Context, audience string) (string, error) 
 			return "", err
 		}
 		a.once.Do(func() {
-			fmt.Fprintf(a.warn, "[WARN] probes go without an ID token (%s): a private service will answer 401/403; use a service account, or --id-token-file\n",
-				report.Sanitize(err.Error(), 200))
+			a.warn(rollback.Event{Time: timeNow(), Level: rollback.LevelWarn, Step: "probe",
+				Message: "probes go without an ID token (" + report.Sanitize(err.Error(), 200) + "): a private service will answer 401/403; use a service account, or --id-token-file"})
 		})
 		return "", probe.ErrNoToken
 	}
@@ -235,20 +234,12 @@ func (p prober) watch(url, goal string, exp rollback.Expect) probe.Policy {
 	if hu, err := p.checker.HealthURL(url); err == nil {
 		target = hu
 	}
-	msg := fmt.Sprintf("waiting for GET %s to %s (%s", target, goal, pol.Rule())
-	if exp.Version != "" {
-		msg += ", version " + exp.Version
-	}
-	msg += fmt.Sprintf("; %d retries after attempts that prove nothing; %s timeout each)", max(pol.Retries, 0), p.checker.Timeout)
-	p.notes.Note(rollback.Event{Time: timeNow(), Level: rollback.LevelInfo, Step: "probe", Message: msg})
+	p.notes.Note(report.ProbeWait(timeNow(), target, goal, pol.Rule().String(), exp.Version, max(pol.Retries, 0), p.checker.Timeout))
 	pol.OnAttempt = func(n int, a probe.Attempt) {
-		what := a.Describe()
 		if a.OK() {
 			a.Detail = "" // a healthy answer needs no more than its version and revision
-			what = a.Describe()
 		}
-		p.notes.Note(rollback.Event{Time: timeNow(), Level: rollback.LevelInfo, Step: fmt.Sprintf("probe %d", n),
-			Message: "GET " + a.URL + ": " + what, Duration: a.Duration})
+		p.notes.Note(report.ProbeAttempt(timeNow(), n, a.URL, a.Describe(), a.Duration))
 	}
 	return pol
 }

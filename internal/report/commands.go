@@ -152,3 +152,42 @@ func FleetTable(w io.Writer, command, overall string, reports []*rollback.Report
 }
 
 func ms(v int64) string { return fmt.Sprintf("%dms", v) }
+
+// DrillStart is the event that opens a drill: which services, which break, how
+// much traffic. Several services are named by name (at most 8, then a count).
+func DrillStart(at time.Time, refs []rollback.ServiceRef, breakSpec string, percent int32) rollback.Event {
+	var who string
+	if len(refs) == 1 {
+		who = refs[0].Project + "/" + refs[0].Region + "/" + refs[0].Name
+	} else {
+		var names []string
+		for _, r := range refs {
+			names = append(names, r.Name)
+		}
+		if len(names) > 8 {
+			names = append(names[:8], fmt.Sprintf("… (%d in all)", len(refs)))
+		}
+		who = strings.Join(names, ", ")
+	}
+	return rollback.Event{Time: at, Level: rollback.LevelInfo,
+		Message: fmt.Sprintf("drill %s: break %s, %d%% traffic to the broken revision", who, breakSpec, percent)}
+}
+
+// ProbeWait is the note that opens a probe wait: the URL requested, what it
+// waits for, the detector rule, the version expected, the retries and the
+// timeout of each attempt.
+func ProbeWait(at time.Time, url, goal, rule, version string, retries int, timeout time.Duration) rollback.Event {
+	msg := fmt.Sprintf("waiting for GET %s to %s (%s", url, goal, rule)
+	if version != "" {
+		msg += ", version " + version
+	}
+	msg += fmt.Sprintf("; %d retries after attempts that prove nothing; %s timeout each)", retries, timeout)
+	return rollback.Event{Time: at, Level: rollback.LevelInfo, Step: "probe", Message: msg}
+}
+
+// ProbeAttempt is the note on the n-th attempt of a wait: the URL requested,
+// what the answer was, how long it took.
+func ProbeAttempt(at time.Time, n int, url, answer string, d time.Duration) rollback.Event {
+	return rollback.Event{Time: at, Level: rollback.LevelInfo, Step: fmt.Sprintf("probe %d", n),
+		Message: "GET " + url + ": " + answer, Duration: d}
+}
