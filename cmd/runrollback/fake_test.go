@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -59,11 +61,23 @@ func TestFakeCommand(t *testing.T) {
 	if got := renderTargets(svc.GetTraffic()); got != "api-00002-def=100" {
 		t.Errorf("api traffic = %s, want api-00002-def=100", got)
 	}
-	if _, err := svcs.UpdateService(ctx, &runpb.UpdateServiceRequest{
+	op, err := svcs.UpdateService(ctx, &runpb.UpdateServiceRequest{
 		Service:    &runpb.Service{Name: name, Etag: svc.GetEtag(), Traffic: []*runpb.TrafficTarget{pinTarget("api-00001-abc", 100)}},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"traffic"}},
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatalf("UpdateService = %v", err)
+	}
+	// The rollout is asynchronous: users reach the new split once the
+	// operation is done.
+	ops := longrunningpb.NewOperationsClient(conn)
+	for deadline := time.Now().Add(10 * time.Second); !op.GetDone(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("operation %s not done after 10s", op.GetName())
+		}
+		if op, err = ops.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: op.GetName()}); err != nil {
+			t.Fatalf("GetOperation = %v", err)
+		}
 	}
 	resp, err := http.Get(urls["api"] + "/api/v1/health/")
 	if err != nil {

@@ -39,6 +39,9 @@ var methods = []string{
 //	POST /fail-operations   {"n":1,"code":"INTERNAL","message":"..."}
 //	POST /concurrent-write  {"service":"api","traffic":[...],"image":"...","env":{...},"annotations":{...}}
 //	POST /reset-faults      {}
+//	GET  /rollout           {"create_ms":40,"deploy_ms":40,"update_ms":15,"delete_ms":10,"wait_max_ms":0,"retention_ms":60000}
+//	POST /rollout           the same, fields left out keep their value
+//	POST /forget-operations {}
 //	POST /seed              a World
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -185,6 +188,30 @@ func (s *Server) ControlHandler() http.Handler {
 	})
 	mux.HandleFunc("POST /reset-faults", func(w http.ResponseWriter, r *http.Request) {
 		s.ResetFaults()
+		ok(w)
+	})
+	mux.HandleFunc("GET /rollout", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, rolloutJSON(s.Rollout()))
+	})
+	mux.HandleFunc("POST /rollout", func(w http.ResponseWriter, r *http.Request) {
+		var req SeedRollout
+		if !decode(w, r, &req) {
+			return
+		}
+		s.f.mu.Lock()
+		next, err := req.apply(s.f.rollout)
+		if err == nil {
+			s.f.rollout = next
+		}
+		s.f.mu.Unlock()
+		if err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		ok(w)
+	})
+	mux.HandleFunc("POST /forget-operations", func(w http.ResponseWriter, r *http.Request) {
+		s.ForgetOperations()
 		ok(w)
 	})
 	mux.HandleFunc("POST /seed", func(w http.ResponseWriter, r *http.Request) {
@@ -362,4 +389,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// rolloutJSON is r in the form of SeedRollout.
+func rolloutJSON(r Rollout) SeedRollout {
+	ms := func(d time.Duration) *int64 { v := d.Milliseconds(); return &v }
+	return SeedRollout{
+		CreateMS: ms(r.Create), DeployMS: ms(r.Deploy), UpdateMS: ms(r.Update), DeleteMS: ms(r.Delete),
+		WaitMaxMS: ms(r.WaitMax), RetentionMS: ms(r.Retention),
+	}
 }

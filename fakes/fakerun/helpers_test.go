@@ -10,6 +10,7 @@ import (
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/google/go-cmp/cmp"
+	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -103,7 +104,41 @@ func (e *env) update(t *testing.T, req *runpb.UpdateServiceRequest) (*runpb.Serv
 	if err != nil {
 		return nil, err
 	}
-	return op.Wait(t.Context())
+	return waitOp(t, op)
+}
+
+// operation is what the generated operation types have in common.
+type operation[T any] interface {
+	Done() bool
+	Poll(ctx context.Context, opts ...gax.CallOption) (T, error)
+}
+
+// waitOp polls op until it is done. The generated Wait backs off by a second
+// or more between polls; operations of the fake take milliseconds.
+func waitOp[T any](t *testing.T, op operation[T]) (T, error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := op.Poll(t.Context())
+		if err != nil || op.Done() {
+			return got, err
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("operation not done after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// settled waits until no operation of the service is pending and returns it.
+func (e *env) settled(t *testing.T, name string) *runpb.Service {
+	t.Helper()
+	var svc *runpb.Service
+	waitFor(t, name+" to finish reconciling", func() bool {
+		svc = e.get(t, name)
+		return !svc.GetReconciling()
+	})
+	return svc
 }
 
 // mustUpdate is update that fails the test on error.

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/runrollback/runrollback/fakes/fakerun"
 )
 
 const notReady = "is not ready and cannot serve traffic. The user-provided container failed to start and listen on the port defined provided by the PORT=8080 environment variable within the allocated timeout."
@@ -84,7 +86,7 @@ func TestRevisionThatFailsToStart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("DeleteRevision(api-drill-1) = %v", err)
 	}
-	if r, err := op.Wait(t.Context()); err != nil || shortName(r.GetName()) != "api-drill-1" {
+	if r, err := waitOp(t, op); err != nil || shortName(r.GetName()) != "api-drill-1" {
 		t.Errorf("DeleteRevision(api-drill-1).Wait() = %v, %v", r.GetName(), err)
 	}
 }
@@ -118,7 +120,7 @@ func TestDeleteRevisionRules(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = op.Wait(t.Context())
+		_, err = waitOp(t, op)
 		return err
 	}
 	wantCode(t, "delete serving revision", del("checkout-00002-bbb"), codes.FailedPrecondition, "serving 90% of the traffic")
@@ -152,7 +154,7 @@ func TestDeleteRevisionRules(t *testing.T) {
 	// The only revision.
 	op, err := e.revs.DeleteRevision(t.Context(), &runpb.DeleteRevisionRequest{Name: webName + "/revisions/web-00001-aaa"})
 	if err == nil {
-		_, err = op.Wait(t.Context())
+		_, err = waitOp(t, op)
 	}
 	wantCode(t, "delete the only revision", err, codes.FailedPrecondition, "only revision")
 
@@ -167,7 +169,7 @@ func TestDeleteService(t *testing.T) {
 	if err != nil {
 		t.Fatalf("DeleteService(web) = %v", err)
 	}
-	got, err := op.Wait(t.Context())
+	got, err := waitOp(t, op)
 	if err != nil || got.GetName() != webName {
 		t.Fatalf("DeleteService(web).Wait() = %v, %v", got.GetName(), err)
 	}
@@ -255,10 +257,10 @@ func TestHeldOperationsInOrder(t *testing.T) {
 	}
 	e.srv.HoldOperations(false)
 	e.srv.ReleaseOperations()
-	if _, err := first.Wait(t.Context()); err != nil {
+	if _, err := waitOp(t, first); err != nil {
 		t.Errorf("first held operation = %v, want success", err)
 	}
-	_, err = broken.Wait(t.Context())
+	_, err = waitOp(t, broken)
 	wantCode(t, "second held operation", err, codes.FailedPrecondition, notReady)
 	svc := e.get(t, apiName)
 	if svc.GetReconciling() || svc.GetObservedGeneration() != 2 || svc.GetGeneration() != 3 {
@@ -270,7 +272,11 @@ func TestHeldOperationsInOrder(t *testing.T) {
 }
 
 func TestWaitOperation(t *testing.T) {
-	e := newEnv(t)
+	// WaitOperation honours the request's timeout here; see
+	// TestWaitOperationReturnsEarly for the default.
+	ro := fakerun.DefaultRollout()
+	ro.WaitMax = -1
+	e := newEnv(t, fakerun.WithRollout(ro))
 	e.srv.HoldOperations(true)
 	op, err := e.svcs.UpdateService(t.Context(), &runpb.UpdateServiceRequest{Service: &runpb.Service{Name: apiName, Traffic: []*runpb.TrafficTarget{pin("api-00001-abc", 100)}}, UpdateMask: mask("traffic")})
 	if err != nil {
@@ -304,6 +310,9 @@ func TestListAndDeleteOperations(t *testing.T) {
 	for _, rev := range []string{"api-00001-abc", "api-00002-def"} {
 		op, err := e.svcs.UpdateService(t.Context(), &runpb.UpdateServiceRequest{Service: &runpb.Service{Name: apiName, Traffic: []*runpb.TrafficTarget{pin(rev, 100)}}, UpdateMask: mask("traffic")})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := waitOp(t, op); err != nil {
 			t.Fatal(err)
 		}
 		names = append(names, op.Name())

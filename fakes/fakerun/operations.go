@@ -30,6 +30,7 @@ type operation struct {
 	proto    *longrunningpb.Operation
 	service  string // full name of the service it concerns
 	kind     opKind
+	timer    *time.Timer // completes it after the rollout's delay, or nil
 	ro       rollout
 	response proto.Message
 	fail     *status.Status
@@ -55,20 +56,48 @@ func (op *operation) setMetadata(m proto.Message) {
 	}
 }
 
-// start completes op now, or leaves it pending while operations are held.
-func (f *fake) start(op *operation) {
+// start leaves op pending for the rollout's delay for its kind of write (or
+// until released, while operations are held); with no delay it completes now.
+func (f *fake) start(op *operation, kind writeKind) {
 	if op.kind == opRollout {
 		if st := f.services[op.service]; st != nil {
 			f.markReconciling(st)
 		}
 	}
 	f.pending = append(f.pending, op)
-	if !f.hold {
-		f.completeService(op.service)
+	switch d := f.rollout.delay(kind); {
+	case f.hold:
+	case d <= 0:
+		f.completeThrough(op)
+	default:
+		op.timer = time.AfterFunc(d, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			select {
+			case <-f.done:
+				return
+			default:
+			}
+			f.completeThrough(op)
+		})
 	}
 	if f.holdAfter > 0 {
 		f.holdAfter--
 		f.hold = f.holdAfter == 0
+	}
+}
+
+// completeThrough completes op, if it is still pending, and first every
+// pending operation of its service started before it: the operations of a
+// service complete in order.
+func (f *fake) completeThrough(op *operation) {
+	if !slices.Contains(f.pending, op) {
+		return
+	}
+	for _, o := range slices.Clone(f.pending) {
+		if o.service == op.service && o.seq <= op.seq {
+			f.complete(o)
+		}
 	}
 }
 
@@ -100,6 +129,9 @@ func (f *fake) hasPending(fullName string) bool {
 // complete finishes a pending operation.
 func (f *fake) complete(op *operation) {
 	f.pending = slices.DeleteFunc(f.pending, func(o *operation) bool { return o == op })
+	if op.timer != nil {
+		op.timer.Stop()
+	}
 	var fail *status.Status
 	var resp proto.Message
 	switch op.kind {
@@ -129,6 +161,15 @@ func (f *fake) complete(op *operation) {
 		if a, err := anypb.New(resp); err == nil {
 			op.proto.Result = &longrunningpb.Operation_Response{Response: a}
 		}
+	}
+	if d := f.rollout.Retention; d > 0 {
+		time.AfterFunc(d, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.ops[op.proto.GetName()] == op {
+				delete(f.ops, op.proto.GetName())
+			}
+		})
 	}
 	close(f.opChanged)
 	f.opChanged = make(chan struct{})
@@ -198,13 +239,20 @@ func (o *operationsServer) CancelOperation(ctx context.Context, req *longrunning
 	return nil, status.Error(codes.Unimplemented, "fakerun does not model cancelling operations: CancelOperation is not implemented.")
 }
 
-// WaitOperation returns when the operation is done, when req.timeout passes
-// (with the operation still pending), or when the caller gives up.
+// WaitOperation returns when the operation is done, when the wait ends (the
+// request's timeout, capped by Rollout.WaitMax; at once when WaitMax is 0),
+// with the operation still pending, or when the caller gives up.
 func (o *operationsServer) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
 	f := o.f
+	f.mu.Lock()
+	wait, capped := f.rollout.WaitMax, f.rollout.WaitMax >= 0
+	f.mu.Unlock()
+	if d := req.GetTimeout(); d != nil && (!capped || d.AsDuration() < wait) {
+		wait, capped = d.AsDuration(), true
+	}
 	var timeout <-chan time.Time
-	if d := req.GetTimeout(); d != nil {
-		t := time.NewTimer(d.AsDuration())
+	if capped {
+		t := time.NewTimer(max(wait, 0))
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -213,7 +261,7 @@ func (o *operationsServer) WaitOperation(ctx context.Context, req *longrunningpb
 		op, err := f.getOperation(req.GetName())
 		changed := f.opChanged
 		f.mu.Unlock()
-		if err != nil || op.GetDone() {
+		if err != nil || op.GetDone() || (capped && wait <= 0) {
 			return op, err
 		}
 		select {

@@ -101,7 +101,7 @@ func (s *revisionsServer) DeleteRevision(ctx context.Context, req *runpb.DeleteR
 		return f.resultOperation(ref, proto.Clone(r.rev)), nil
 	}
 	f.writes++
-	if op := f.failedOperation(ref, proto.Clone(r.rev)); op != nil {
+	if op := f.failedOperation(ref, proto.Clone(r.rev), writeDelete); op != nil {
 		return op, nil
 	}
 	delete(st.revs, rev)
@@ -109,7 +109,7 @@ func (s *revisionsServer) DeleteRevision(ctx context.Context, req *runpb.DeleteR
 	gone.DeleteTime = timestamppb.New(f.now())
 	op := f.newOperation(ref, opResult, gone)
 	op.response = gone
-	f.start(op)
+	f.start(op, writeDelete)
 	return proto.Clone(op.proto).(*longrunningpb.Operation), nil
 }
 

@@ -40,6 +40,7 @@ type config struct {
 	addr    string
 	urlFunc URLFunc
 	now     func() time.Time
+	rollout *Rollout
 }
 
 // Option configures NewServer.
@@ -322,6 +323,7 @@ type fake struct {
 	urlFunc URLFunc
 	done    chan struct{} // closed by Close
 
+	rollout  Rollout
 	seq      int64 // orders everything created; also feeds ids and etags
 	services map[string]*service
 	ops      map[string]*operation
@@ -350,6 +352,10 @@ func newFake(c config) *fake {
 		ops:       map[string]*operation{},
 		opChanged: make(chan struct{}),
 		calls:     map[string]int{},
+		rollout:   DefaultRollout(),
+	}
+	if c.rollout != nil {
+		f.rollout = *c.rollout
 	}
 	f.resetFaults()
 	return f

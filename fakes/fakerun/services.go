@@ -88,7 +88,7 @@ func (f *fake) create(ref serviceRef, in *runpb.Service, validateOnly bool) (*lo
 		return f.resultOperation(ref, next), nil
 	}
 	f.writes++
-	if op := f.failedOperation(ref, next); op != nil {
+	if op := f.failedOperation(ref, next, writeCreate); op != nil {
 		return op, nil
 	}
 	f.services[ref.fullName()] = st
@@ -96,7 +96,7 @@ func (f *fake) create(ref serviceRef, in *runpb.Service, validateOnly bool) (*lo
 	f.markReconciling(st)
 	op := f.newOperation(ref, opRollout, cloneService(st.svc))
 	op.ro = rollout{gen: 1, traffic: cloneTraffic(next.Traffic), latestCreated: newRev, newRev: newRev}
-	f.start(op)
+	f.start(op, writeCreate)
 	return proto.Clone(op.proto).(*longrunningpb.Operation), nil
 }
 
@@ -111,14 +111,14 @@ func (f *fake) resultOperation(ref serviceRef, resp proto.Message) *longrunningp
 
 // failedOperation consumes one FailOperations fault, if any, and returns the
 // operation that will end with it; nil if there is none.
-func (f *fake) failedOperation(ref serviceRef, meta proto.Message) *longrunningpb.Operation {
+func (f *fake) failedOperation(ref serviceRef, meta proto.Message, kind writeKind) *longrunningpb.Operation {
 	if len(f.failOps) == 0 {
 		return nil
 	}
 	op := f.newOperation(ref, opFail, meta)
 	op.fail = f.failOps[0]
 	f.failOps = f.failOps[1:]
-	f.start(op)
+	f.start(op, kind)
 	return proto.Clone(op.proto).(*longrunningpb.Operation)
 }
 
@@ -226,14 +226,18 @@ func (s *servicesServer) UpdateService(ctx context.Context, req *runpb.UpdateSer
 		return f.resultOperation(ref, next), nil
 	}
 	f.writes++
-	if op := f.failedOperation(ref, cloneService(st.svc)); op != nil {
+	kind := writeUpdate
+	if newRev != "" {
+		kind = writeDeploy
+	}
+	if op := f.failedOperation(ref, cloneService(st.svc), kind); op != nil {
 		return op, nil
 	}
 	ro := f.apply(st, next, newRev)
 	f.markReconciling(st)
 	op := f.newOperation(ref, opRollout, cloneService(st.svc))
 	op.ro = ro
-	f.start(op)
+	f.start(op, kind)
 	return proto.Clone(op.proto).(*longrunningpb.Operation), nil
 }
 
@@ -308,7 +312,7 @@ func (s *servicesServer) DeleteService(ctx context.Context, req *runpb.DeleteSer
 		return f.resultOperation(ref, cloneService(st.svc)), nil
 	}
 	f.writes++
-	if op := f.failedOperation(ref, cloneService(st.svc)); op != nil {
+	if op := f.failedOperation(ref, cloneService(st.svc), writeDelete); op != nil {
 		return op, nil
 	}
 	f.completeService(ref.fullName())
@@ -317,6 +321,6 @@ func (s *servicesServer) DeleteService(ctx context.Context, req *runpb.DeleteSer
 	gone.DeleteTime = timestamppb.New(f.now())
 	op := f.newOperation(ref, opResult, gone)
 	op.response = gone
-	f.start(op)
+	f.start(op, writeDelete)
 	return proto.Clone(op.proto).(*longrunningpb.Operation), nil
 }

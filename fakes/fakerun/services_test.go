@@ -369,7 +369,7 @@ func TestCreateServiceAndAllowMissing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateService(shop) = %v", err)
 	}
-	got, err := op.Wait(t.Context())
+	got, err := waitOp(t, op)
 	if err != nil {
 		t.Fatalf("CreateService(shop).Wait() = %v", err)
 	}

@@ -19,6 +19,9 @@ import (
 // fakes/README.md.
 type World struct {
 	Services []SeedService `json:"services"`
+	// Rollout, when set, changes how long operations take (see Rollout);
+	// fields left out keep their value.
+	Rollout *SeedRollout `json:"rollout,omitempty"`
 }
 
 // SeedService is one service of a World.
@@ -141,6 +144,14 @@ func (s *Server) Seed(w World) error {
 	f := s.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	rollout := f.rollout
+	if w.Rollout != nil {
+		r, err := w.Rollout.apply(rollout)
+		if err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		rollout = r
+	}
 	added := map[string]*service{}
 	for i, ss := range w.Services {
 		st, err := f.seedService(ss)
@@ -156,6 +167,7 @@ func (s *Server) Seed(w World) error {
 	for name, st := range added {
 		f.services[name] = st
 	}
+	f.rollout = rollout
 	return nil
 }
 
