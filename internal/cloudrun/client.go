@@ -287,7 +287,11 @@ func (c *Client) update(ctx context.Context, op string, ref rollback.ServiceRef,
 		// first write: re-read and look before calling it a conflict.
 		if ambiguous {
 			cur, rerr := c.getService(context.WithoutCancel(ctx), ref)
-			if rerr == nil && cur.GetEtag() != etag && applied(cur) {
+			switch {
+			case rerr != nil:
+				// Neither the reply nor a read says whether it applied.
+				return nil, outcomeUnknown(op, "", mapErr(op, err))
+			case cur.GetEtag() != etag && applied(cur):
 				return c.settle(ctx, op, ref, cur)
 			}
 		}
@@ -306,11 +310,11 @@ func (c *Client) settle(ctx context.Context, op string, ref rollback.ServiceRef,
 	}
 	for attempt := 0; cur.GetReconciling() || (cur.GetObservedGeneration() < cur.GetGeneration() && !failed(cur)); attempt++ {
 		if err := c.cfg.Sleep(ctx, c.pollDelay(attempt)); err != nil {
-			return nil, &rollback.PendingError{Op: op, Err: err}
+			return nil, outcomeUnknown(op, "", err)
 		}
 		var err error
 		if cur, err = c.getService(ctx, ref); err != nil {
-			return nil, err
+			return nil, outcomeUnknown(op, "", err) // applied, but not seen to roll out
 		}
 	}
 	return toService(cur)
@@ -335,10 +339,14 @@ func (c *Client) waitUpdate(ctx context.Context, op string, ref rollback.Service
 		return toService(s)
 	}
 	o, err := c.await(ctx, op, lro.Name())
-	if errors.Is(err, rollback.ErrPermission) {
+	var pf *pollFailure
+	if errors.As(err, &pf) {
+		if pf.code != codes.PermissionDenied {
+			return nil, outcomeUnknown(op, lro.Name(), pf.err)
+		}
 		cur, gerr := c.getService(ctx, ref)
 		if gerr != nil {
-			return nil, gerr
+			return nil, outcomeUnknown(op, lro.Name(), gerr)
 		}
 		svc, serr := c.settle(ctx, op, ref, cur)
 		if serr == nil && !svc.Ready && svc.Message != "" {
@@ -364,11 +372,69 @@ func decodeService(op string, o *longrunningpb.Operation) (*rollback.Service, er
 	return toService(&s)
 }
 
+// pollFailure is a poll of an operation that Cloud Run answered with an error
+// that ends the wait: PERMISSION_DENIED (run.operations.get not granted),
+// UNAUTHENTICATED (credentials expired during a long wait) or NOT_FOUND (the
+// operation was forgotten). It says nothing about whether the write applied.
+type pollFailure struct {
+	code codes.Code
+	err  error // mapped
+}
+
+func (e *pollFailure) Error() string { return e.err.Error() }
+func (e *pollFailure) Unwrap() error { return e.err }
+
+// ErrOutcomeUnknown is in the chain of a write's error when the write was
+// accepted (or may have been) and the adapter could not learn how it ended:
+// its operation's poll failed for good (NOT_FOUND, UNAUTHENTICATED,
+// PERMISSION_DENIED with no service read to fall back on) or time ran out.
+// Such an error also satisfies errors.Is(err, rollback.ErrPending), and never
+// one of the kinds a refusal has (ErrNotFound, ErrUnauthenticated, ...): a
+// failed poll is no proof that nothing changed. Read the service to decide.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
+// unknownOutcome hides the kind of the error that left a write's outcome
+// unknown; its text still says what happened.
+type unknownOutcome struct{ cause error }
+
+func (e *unknownOutcome) Error() string {
+	return "the write's outcome is unknown (read the service to see whether it applied): " + e.cause.Error()
+}
+func (e *unknownOutcome) Is(target error) bool { return target == ErrOutcomeUnknown }
+
+// outcomeUnknown is the error of write op whose outcome could not be learned
+// because of cause; operation is its operation's name, if known.
+func outcomeUnknown(op, operation string, cause error) error {
+	if cause == nil || errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
+		// Time ran out (or the caller gave up): keep the context's error
+		// visible, as callers tell a deadline from a failure.
+		return &rollback.PendingError{Op: op, Operation: operation, Err: &unknownContext{cause}}
+	}
+	return &rollback.PendingError{Op: op, Operation: operation, Err: &unknownOutcome{cause}}
+}
+
+// unknownContext is unknownOutcome for a context's error, which it unwraps to.
+type unknownContext struct{ cause error }
+
+func (e *unknownContext) Error() string {
+	if e.cause == nil {
+		return "the write's outcome is unknown"
+	}
+	return "the write's outcome is unknown: " + e.cause.Error()
+}
+func (e *unknownContext) Is(target error) bool { return target == ErrOutcomeUnknown }
+func (e *unknownContext) Unwrap() error        { return e.cause }
+
 // await waits until the named operation is done and returns it. It long-polls
 // with WaitOperation, so a finished rollout is seen at once rather than at the
 // next poll; where the server does not implement WaitOperation it polls
-// GetOperation with a capped backoff. A failed call is retried; when time runs
-// out the operation is reported pending, with its name, for `recover`.
+// GetOperation with a capped backoff. WaitOperation may answer before the
+// timeout it is given, "including immediately" (google.longrunning): an early
+// answer that is not done is followed by the same backoff, so the loop never
+// spins. A failed call is retried. It returns a *pollFailure when a poll
+// fails for good, and a *rollback.PendingError (with the last poll's error,
+// its kind hidden) when time runs out; callers turn these into what they mean
+// for their write.
 func (c *Client) await(ctx context.Context, op, name string) (*longrunningpb.Operation, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout)
 	defer cancel()
@@ -379,18 +445,22 @@ func (c *Client) await(ctx context.Context, op, name string) (*longrunningpb.Ope
 		var o *longrunningpb.Operation
 		var err error
 		long := !c.noWait.Load()
+		early := true // the answer came before the wait we asked for
 		if long {
 			// Ask the server to answer a little before our own deadline.
 			wait := c.cfg.CallTimeout * 3 / 4
 			if dl, ok := ctx.Deadline(); ok {
 				wait = min(wait, time.Until(dl))
 			}
-			o, err = c.services.WaitOperation(cctx, &longrunningpb.WaitOperationRequest{Name: name, Timeout: durationpb.New(max(wait, 0))})
+			wait = max(wait, 0)
+			start := time.Now()
+			o, err = c.services.WaitOperation(cctx, &longrunningpb.WaitOperationRequest{Name: name, Timeout: durationpb.New(wait)})
 			if status.Code(err) == codes.Unimplemented {
 				c.noWait.Store(true)
 				ccancel()
 				continue
 			}
+			early = time.Since(start) < wait*9/10
 		} else {
 			o, err = c.services.GetOperation(cctx, &longrunningpb.GetOperationRequest{Name: name})
 		}
@@ -400,29 +470,45 @@ func (c *Client) await(ctx context.Context, op, name string) (*longrunningpb.Ope
 		}
 		if err != nil {
 			lastErr = mapErr("wait for operation "+name, err)
-			switch status.Code(err) {
-			case codes.PermissionDenied:
-				return nil, lastErr // the caller may watch the service instead
-			case codes.Unauthenticated, codes.NotFound:
-				return nil, &rollback.PendingError{Op: op, Operation: name, Err: lastErr}
+			switch code := status.Code(err); code {
+			case codes.PermissionDenied, codes.Unauthenticated, codes.NotFound:
+				return nil, &pollFailure{code: code, err: lastErr}
 			}
 		}
 		if ctx.Err() != nil {
-			return nil, &rollback.PendingError{Op: op, Operation: name, Err: cmp.Or(lastErr, context.Cause(ctx))}
+			return nil, outcomeUnknown(op, name, cmp.Or(lastErr, context.Cause(ctx)))
 		}
-		if err == nil && long {
-			continue // the server's wait ended: wait again
+		if err == nil && long && !early {
+			continue // the server waited as long as asked: ask again at once
 		}
 		if serr := c.cfg.Sleep(ctx, c.pollDelay(attempt)); serr != nil {
-			return nil, &rollback.PendingError{Op: op, Operation: name, Err: cmp.Or(lastErr, serr)}
+			return nil, outcomeUnknown(op, name, cmp.Or(lastErr, serr))
 		}
 	}
 }
 
-// ResumeOperation waits for an update operation started earlier, by name.
+// awaitWrite is await for the operation of a write of ours: a poll that fails
+// for good leaves the write's outcome unknown, never "refused".
+func (c *Client) awaitWrite(ctx context.Context, op, name string) (*longrunningpb.Operation, error) {
+	o, err := c.await(ctx, op, name)
+	var pf *pollFailure
+	if errors.As(err, &pf) {
+		return nil, outcomeUnknown(op, name, pf.err)
+	}
+	return o, err
+}
+
+// ResumeOperation waits for an update operation started earlier, by name. A
+// forgotten operation is ErrNotFound (read the service instead), and a poll
+// without run.operations.get is ErrPermission, as the callers that resume
+// expect; either way the outcome is read from the service.
 func (c *Client) ResumeOperation(ctx context.Context, name string) (*rollback.Service, error) {
 	op := "resume operation " + name
 	o, err := c.await(ctx, op, name)
+	var pf *pollFailure
+	if errors.As(err, &pf) {
+		return nil, pf.err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -563,7 +649,7 @@ func (c *Client) DeleteRevision(ctx context.Context, ref rollback.ServiceRef, re
 		}
 		return nil
 	}
-	o, err := c.await(ctx, op, lro.Name())
+	o, err := c.awaitWrite(ctx, op, lro.Name())
 	if err != nil {
 		return err
 	}

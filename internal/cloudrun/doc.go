@@ -10,7 +10,14 @@
 //   - an ambiguous write (the reply lost after the change applied) is settled by
 //     re-reading the service, never by writing blindly again;
 //   - long-running operations are polled by our own loop, resumable by name
-//     (ResumeOperation), tolerant of failed polls;
+//     (ResumeOperation), tolerant of failed polls, and paced: WaitOperation
+//     may answer early ("including immediately", google.longrunning), and
+//     an early answer that is not done is followed by a backoff pause;
+//   - a write whose outcome cannot be learned (its operation's poll fails
+//     with NOT_FOUND or UNAUTHENTICATED, a lost reply that no read can
+//     settle, time running out) is a rollback.PendingError that satisfies
+//     errors.Is(err, ErrOutcomeUnknown) and never a refusal's kind
+//     (ErrNotFound, ErrUnauthenticated, ...): read the service to decide;
 //   - gRPC codes map to the domain errors of package rollback in one function (mapErr);
 //   - reads and writes are counted for the report.
 //

@@ -38,7 +38,22 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	if hook != nil {
 		hook(n)
 	}
+	// The fake's operations finish on its own clock: let a little real time
+	// pass (never the delay asked for), so a poll loop under test neither
+	// spins nor waits.
+	t := time.NewTimer(min(d, time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 	return ctx.Err()
+}
+
+func (s *sleeps) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.waits)
 }
 
 func (s *sleeps) all() []time.Duration {
@@ -367,5 +382,103 @@ func TestResourceExhaustedTooLongIsQuota(t *testing.T) {
 	}
 	if got := e.srv.Calls()["UpdateService"]; got != 5 {
 		t.Errorf("UpdateService attempts = %d, want 5 (retried with backoff, then given up)", got)
+	}
+}
+
+// TestEarlyWaitOperationIsPaced: WaitOperation may answer at once with the
+// operation not done (the fake's default); each such answer is followed by
+// one backoff pause, never by another call at once.
+func TestEarlyWaitOperationIsPaced(t *testing.T) {
+	e := newFake(t, func(c *cloudrun.Config) { c.PollInterval, c.OperationTimeout = 10*time.Millisecond, 5*time.Second })
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.HoldOperations(true)
+	e.sleeps.onWait = func(n int) {
+		if n == 6 {
+			e.srv.ReleaseOperations()
+		}
+	}
+	if _, err := e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, rollback.Split{{Revision: "api-00001-abc", Percent: 100}}); err != nil {
+		t.Fatalf("UpdateTraffic = %v", err)
+	}
+	waits, polls := e.sleeps.all(), e.srv.Calls()["WaitOperation"]
+	if len(waits) != 6 || polls != len(waits)+1 {
+		t.Errorf("WaitOperation calls %d, pauses %d (%v); want 6 pauses and one call more", polls, len(waits), waits)
+	}
+	for i := 1; i < len(waits); i++ {
+		if waits[i] < waits[i-1] {
+			t.Errorf("pauses %v shrink; want a backoff", waits)
+		}
+	}
+	if len(waits) > 0 && waits[0] != 10*time.Millisecond {
+		t.Errorf("first pause %v, want the poll interval 10ms", waits[0])
+	}
+}
+
+// TestFailedPollIsOutcomeUnknown: a write accepted by Cloud Run whose
+// operation cannot be polled any more (forgotten, credentials expired) has an
+// unknown outcome: pending, never one of the kinds a refusal has.
+func TestFailedPollIsOutcomeUnknown(t *testing.T) {
+	for _, code := range []codes.Code{codes.NotFound, codes.Unauthenticated, codes.ResourceExhausted} {
+		t.Run(code.String(), func(t *testing.T) {
+			e := newFake(t, func(c *cloudrun.Config) { c.OperationTimeout = time.Second })
+			svc, err := e.client.GetService(t.Context(), apiRef)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.srv.HoldOperations(true)
+			e.srv.FailNext("WaitOperation", 1000, code, "injected")
+			_, err = e.client.UpdateTraffic(t.Context(), apiRef, svc.Etag, rollback.Split{{Revision: "api-00001-abc", Percent: 100}})
+			if !errors.Is(err, rollback.ErrPending) || !errors.Is(err, cloudrun.ErrOutcomeUnknown) || rollback.OperationName(err) == "" {
+				t.Fatalf("UpdateTraffic whose poll fails with %s = %v, want pending with the operation's name, outcome unknown", code, err)
+			}
+			for _, refusal := range []error{rollback.ErrNotFound, rollback.ErrUnauthenticated, rollback.ErrQuota, rollback.ErrPermission, rollback.ErrInvalid, rollback.ErrConflict, rollback.ErrRefused} {
+				if errors.Is(err, refusal) {
+					t.Errorf("UpdateTraffic = %v, which is %v: it reads as refused before acting", err, refusal)
+				}
+			}
+			// The write did apply: the service says so.
+			if cur := e.srv.Service(apiRef.FullName()); cur.GetTraffic()[0].GetRevision() != "api-00001-abc" {
+				t.Errorf("traffic = %v, want the write applied", cur.GetTraffic())
+			}
+		})
+	}
+}
+
+// TestResumeForgottenOperation: resuming an operation Cloud Run has
+// forgotten is ErrNotFound, so the caller reads the service instead.
+func TestResumeForgottenOperation(t *testing.T) {
+	e := newFake(t, nil)
+	svc, err := e.client.GetService(t.Context(), apiRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.HoldOperations(true)
+	ctx, cancel := context.WithCancel(t.Context())
+	e.sleeps.onWait = func(n int) { cancel() }
+	_, err = e.client.UpdateTraffic(ctx, apiRef, svc.Etag, rollback.Split{{Revision: "api-00001-abc", Percent: 100}})
+	name := rollback.OperationName(err)
+	if name == "" {
+		t.Fatalf("UpdateTraffic = %v, want pending with an operation name", err)
+	}
+	e.sleeps.onWait = nil
+	e.srv.ReleaseOperations()
+	e.srv.ForgetOperations()
+	if _, err := e.client.ResumeOperation(t.Context(), name); !errors.Is(err, rollback.ErrNotFound) {
+		t.Errorf("ResumeOperation(forgotten) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestDeleteRevisionPollFails: a delete whose operation cannot be polled has
+// an unknown outcome too.
+func TestDeleteRevisionPollFails(t *testing.T) {
+	e := newFake(t, func(c *cloudrun.Config) { c.OperationTimeout = time.Second })
+	e.srv.HoldOperations(true)
+	e.srv.FailNext("WaitOperation", 1, codes.PermissionDenied, "run.operations.get denied")
+	err := e.client.DeleteRevision(t.Context(), apiRef, "api-00001-abc")
+	if !errors.Is(err, cloudrun.ErrOutcomeUnknown) || errors.Is(err, rollback.ErrPermission) {
+		t.Errorf("DeleteRevision whose poll is denied = %v, want outcome unknown, not ErrPermission", err)
 	}
 }
