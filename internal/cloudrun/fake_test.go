@@ -50,11 +50,6 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func (s *sleeps) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.waits)
-}
 
 func (s *sleeps) all() []time.Duration {
 	s.mu.Lock()
