@@ -50,7 +50,7 @@ func TestRateWilson(t *testing.T) {
 // operation's modelled time has passed, with the fake's result, and the
 // quota refuses the write past its limit.
 func TestProxyHoldsOperations(t *testing.T) {
-	srv, err := fakerun.NewServer()
+	srv, err := fakerun.NewServer(fakerun.WithRollout(fakerun.InstantRollout())) // the proxy plays the operation time
 	if err != nil {
 		t.Fatal(err)
 	}

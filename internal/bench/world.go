@@ -90,7 +90,7 @@ type Landing struct {
 // NewWorld starts a world. With ops false, operations finish at once (the
 // fleet benchmark): then only the round trip is modelled.
 func NewWorld(m Model, world fakerun.World, ops bool, opts ...fakeapp.Option) (*World, error) {
-	srv, err := fakerun.NewServer()
+	srv, err := fakerun.NewServer(fakerun.WithRollout(fakerun.InstantRollout())) // the model plays the operation time
 	if err != nil {
 		return nil, err
 	}
