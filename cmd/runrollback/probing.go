@@ -131,8 +131,12 @@ func localURLError(c *cli.Context, u string) error {
 	if c.Command.Name == "probe" {
 		return fmt.Errorf("--local with probe: probe talks to no Cloud Run, so --local means nothing here; drop it: runrollback probe --url %s", u)
 	}
+	if c.Command.Name != "test" {
+		return fmt.Errorf("--url with --local: --local uses runrollback's built-in fake Cloud Run, whose services answer on their own URLs, so %s would judge health by a server the fake does not run. "+
+			"To check a server of yours, run 'runrollback probe --url %s'; to try %s on the fake, drop --url", u, u, c.Command.Name)
+	}
 	return fmt.Errorf("--url with --local: --local drills runrollback's built-in fake Cloud Run (its own services, on its own URLs), so the drill would break the fake's revision while probing %s, which never sees the break. "+
-		"To check a server of yours, run 'runrollback probe --url %s'; to see a drill, run 'runrollback %s --local' without --url", u, u, c.Command.Name)
+		"To check a server of yours, run 'runrollback probe --url %s'; to see a drill, run 'runrollback test --local' without --url", u, u)
 }
 
 // doubledHealthPath refuses a --url that already ends with the health path
