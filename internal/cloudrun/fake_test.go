@@ -50,7 +50,6 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-
 func (s *sleeps) all() []time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
