@@ -7,8 +7,14 @@ import (
 
 // Fleet drills many services at once: at most Parallel at a time, with one
 // WriteLimiter per project and region shared by every drill there, restores
-// first, and each restore's write reserved before its drill shifts traffic. Each drill is independent: one that fails or hangs never holds up
-// another's restore.
+// first, and each restore's write reserved before its drill shifts traffic.
+// Each drill is independent: one that fails or hangs never holds up another's
+// restore.
+//
+// A fleet too large for one worker is split with Shard.Select (--shard I/N):
+// each part owns whole (project, region) groups, so one Fleet's limiter per
+// region has that region's whole budget, and the parts together never make
+// more writes in a region than one limiter allows.
 type Fleet struct {
 	// Drill is the template every service's drill is made from.
 	Drill Drill

@@ -16,6 +16,9 @@ type Sections struct {
 	Snapshot *SnapshotSection `json:"snapshot,omitempty"`
 	// Probe is the "probe" command's verdict.
 	Probe *ProbeSection `json:"probe,omitempty"`
+	// Shard is the part of a sharded fleet drill (--shard) this report is
+	// from (shard.go).
+	Shard *ShardSection `json:"shard,omitempty"`
 }
 
 // Tool is the build of runrollback: module version, VCS commit and Go version.
