@@ -32,9 +32,10 @@ func openBackend(ctx context.Context, g globalOpts) (*backend, error) {
 	}
 	cfg := cloudrun.Config{EmulatorHost: g.emulatorHost, OperationTimeout: g.opTimeout}
 	if g.local || g.emulatorHost != "" {
-		// A fake finishes operations at once and answers in microseconds.
+		// A fake answers in microseconds and its operations take a few
+		// milliseconds (fakerun.DefaultRollout): poll often.
 		cfg.CallTimeout = 10 * time.Second
-		cfg.PollInterval = 20 * time.Millisecond
+		cfg.PollInterval = 5 * time.Millisecond
 		cfg.Retry = cloudrun.Backoff{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond}
 	}
 	if g.local {

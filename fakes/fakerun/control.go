@@ -39,7 +39,7 @@ var methods = []string{
 //	POST /fail-operations   {"n":1,"code":"INTERNAL","message":"..."}
 //	POST /concurrent-write  {"service":"api","traffic":[...],"image":"...","env":{...},"annotations":{...}}
 //	POST /reset-faults      {}
-//	GET  /rollout           {"create_ms":40,"deploy_ms":40,"update_ms":15,"delete_ms":10,"wait_max_ms":0,"retention_ms":60000}
+//	GET  /rollout           {"create_ms":15,"deploy_ms":15,"update_ms":5,"delete_ms":5,"wait_max_ms":0,"retention_ms":60000}
 //	POST /rollout           the same, fields left out keep their value
 //	POST /forget-operations {}
 //	POST /seed              a World

@@ -48,10 +48,10 @@ type Rollout struct {
 // after a minute.
 func DefaultRollout() Rollout {
 	return Rollout{
-		Create:    40 * time.Millisecond,
-		Deploy:    40 * time.Millisecond,
-		Update:    15 * time.Millisecond,
-		Delete:    10 * time.Millisecond,
+		Create:    15 * time.Millisecond,
+		Deploy:    15 * time.Millisecond,
+		Update:    5 * time.Millisecond,
+		Delete:    5 * time.Millisecond,
 		WaitMax:   0,
 		Retention: time.Minute,
 	}
