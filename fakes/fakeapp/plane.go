@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/runrollback/runrollback/fakes/fakerun"
@@ -145,8 +144,16 @@ func newPlane(r router, opts ...Option) *Plane {
 	return p
 }
 
-// NewTestPlane is [New] with Close registered as tb's cleanup.
-func NewTestPlane(tb testing.TB, s *fakerun.Server, opts ...Option) *Plane {
+// TB is the part of testing.TB that NewTestPlane uses. (The package does not
+// import testing, so that binaries that embed the fake do not link it.)
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
+
+// NewTestPlane is [New] with Close registered as tb's cleanup. Pass a
+// *testing.T, B or F.
+func NewTestPlane(tb TB, s *fakerun.Server, opts ...Option) *Plane {
 	tb.Helper()
 	p := New(s, opts...)
 	tb.Cleanup(p.Close)

@@ -13,6 +13,23 @@
 //		option.WithoutAuthentication(),
 //		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 //
+// The same port speaks the API's HTTP/JSON mapping (REST), the paths and
+// bodies of the methods' google.api.http rules, so the REST clients work too:
+//
+//	c, err := run.NewServicesRESTClient(ctx,
+//		option.WithEndpoint("http://"+srv.Addr),
+//		option.WithoutAuthentication())
+//
+// REST calls go through the same handlers as gRPC calls, so counts and
+// injected faults apply to both; errors come back as Google's JSON error
+// body, {"error":{"code":409,"message":…,"status":"ABORTED","details":[…]}},
+// with the HTTP status google/rpc/code.proto gives each code. Each connection
+// is sniffed: one that opens with the HTTP/2 preface is gRPC, any other is
+// HTTP/1.1 REST. See fakes/README.md (REST) for the paths.
+//
+// NewServer returns a server already serving. To register more gRPC services
+// on Server.GRPC, use NewUnstartedServer, register, then Start.
+//
 // # What it models
 //
 //   - Resource names projects/P/locations/R/services/S[/revisions/REV];

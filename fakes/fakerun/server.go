@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -18,16 +18,23 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Server is a fake Cloud Run Admin API v2 listening on a loopback address.
-// Its methods are safe for concurrent use.
+// Server is a fake Cloud Run Admin API v2 listening on a loopback address,
+// over gRPC and over HTTP/JSON (REST) on the same port. Its methods are safe
+// for concurrent use.
 type Server struct {
-	// Addr is the host:port of the gRPC listener, such as "127.0.0.1:40123".
+	// Addr is the host:port of the listener, such as "127.0.0.1:40123". gRPC
+	// clients dial it in plaintext; REST clients use http://Addr.
 	Addr string
 	// GRPC is the server the Services, Revisions and Operations servers are
-	// registered on. Tests may register more services on it.
+	// registered on. Register more services on it between NewUnstartedServer
+	// and Start: grpc.Server refuses registrations once it serves. Services
+	// registered here are served over gRPC only.
 	GRPC *grpc.Server
 
 	f         *fake
+	split     *splitListener
+	http      *http.Server
+	startOnce sync.Once
 	closeOnce sync.Once
 }
 
@@ -55,10 +62,24 @@ func WithURLFunc(f URLFunc) Option { return func(c *config) { c.urlFunc = f } }
 // WithClock sets the clock used for timestamps; the default is time.Now.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// NewServer starts a fake on a new listener, with no services (see Seed). The
-// Services, Revisions and Operations servers are registered on one
-// grpc.Server, which is serving when NewServer returns.
+// NewServer starts a fake on a new listener, with no services (see Seed): it
+// is NewUnstartedServer followed by Start, so it is serving when NewServer
+// returns.
 func NewServer(opts ...Option) (*Server, error) {
+	s, err := NewUnstartedServer(opts...)
+	if err != nil {
+		return nil, err
+	}
+	s.Start()
+	return s, nil
+}
+
+// NewUnstartedServer listens (so Addr is known) and registers the Services,
+// Revisions and Operations servers on one grpc.Server, but serves nothing
+// until Start: register more gRPC services on GRPC in between. Calls made
+// before Start wait in the listener's backlog. Close it even if it was never
+// started.
+func NewUnstartedServer(opts ...Option) (*Server, error) {
 	c := config{addr: "127.0.0.1:0", urlFunc: DefaultURL, now: time.Now}
 	for _, o := range opts {
 		o(&c)
@@ -75,33 +96,62 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	f := newFake(c)
 	g := grpc.NewServer(grpc.UnaryInterceptor(f.intercept))
-	runpb.RegisterServicesServer(g, &servicesServer{f: f})
-	runpb.RegisterRevisionsServer(g, &revisionsServer{f: f})
-	longrunningpb.RegisterOperationsServer(g, &operationsServer{f: f})
-	s := &Server{Addr: lis.Addr().String(), GRPC: g, f: f}
-	go func() { _ = g.Serve(lis) }()
-	return s, nil
+	descs := []*grpc.ServiceDesc{&runpb.Services_ServiceDesc, &runpb.Revisions_ServiceDesc, &longrunningpb.Operations_ServiceDesc}
+	impls := []any{&servicesServer{f: f}, &revisionsServer{f: f}, &operationsServer{f: f}}
+	for i, d := range descs {
+		g.RegisterService(d, impls[i])
+	}
+	return &Server{
+		Addr:  lis.Addr().String(),
+		GRPC:  g,
+		f:     f,
+		split: newSplitListener(lis),
+		http:  &http.Server{Handler: newRESTHandler(f, descs, impls), ReadHeaderTimeout: sniffTimeout},
+	}, nil
+}
+
+// Start serves gRPC and REST on Addr. Calling it again, or after Close, does
+// nothing.
+func (s *Server) Start() {
+	s.startOnce.Do(func() {
+		go s.split.serve()
+		go func() { _ = s.GRPC.Serve(s.split.grpc) }()
+		go func() { _ = s.http.Serve(s.split.http) }()
+	})
+}
+
+// TB is the part of testing.TB that NewTestServer uses. (The package does not
+// import testing, so that binaries that embed the fake do not link it.)
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
 }
 
 // NewTestServer is NewServer for tests: it fails tb on error and closes the
-// server when the test ends.
-func NewTestServer(tb testing.TB, opts ...Option) *Server {
+// server when the test ends. Pass a *testing.T, B or F.
+func NewTestServer(tb TB, opts ...Option) *Server {
 	tb.Helper()
 	s, err := NewServer(opts...)
 	if err != nil {
 		tb.Fatalf("fakerun.NewServer() = %v", err)
 	}
-	tb.Logf("fakerun: Cloud Run Admin API v2 fake listening on %s", s.Addr)
+	tb.Logf("fakerun: Cloud Run Admin API v2 fake listening on %s (gRPC, and REST at http://%s)", s.Addr, s.Addr)
 	tb.Cleanup(s.Close)
 	return s
 }
 
 // Close stops the server, ending calls in flight (including injected latency
-// and WaitOperation). It is safe to call more than once.
+// and WaitOperation), on both protocols. It is safe to call more than once,
+// and on a server never started.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
+		s.startOnce.Do(func() {}) // a later Start does nothing
 		close(s.f.done)
+		s.split.close()
 		s.GRPC.Stop()
+		_ = s.http.Close()
 	})
 }
 
