@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		},
 		Action: func(c *cli.Context) error {
 			if c.Bool("version") {
-				_, err := fmt.Fprintln(stdout, versionText(toolInfo()))
+				_, err := fmt.Fprintln(stdout, report.VersionLine(toolInfo(), runtime.GOOS, runtime.GOARCH))
 				return err
 			}
 			if c.NArg() > 0 {

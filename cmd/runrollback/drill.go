@@ -132,21 +132,21 @@ func parseDrill(c *cli.Context, g globalOpts, po probeOpts) (rollback.DrillOptio
 	}, nil
 }
 
-func (e *env) runDrills(ctx context.Context, g globalOpts, po probeOpts, tmpl rollback.DrillOptions, sel selection, parallel, writeRate int) error {
+func (e *env) runDrills(ctx context.Context, g globalOpts, po probeOpts, tmpl rollback.DrillOptions, sel *rollback.Selection, parallel, writeRate int) error {
 	be, err := openBackend(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer be.close()
-	refs, err := sel.resolve(ctx, be)
+	refs, err := sel.ResolveFrom(ctx, be.cloud)
 	if err != nil {
-		return err
+		return readError(err)
 	}
 	if len(refs) > 1 && po.url != "" {
 		return usageError{fmt.Errorf("--url names one service's URL: drill several services without it")}
 	}
 	tmpl.Owner = e.owner()
-	watch := watchReads(be.cloud)
+	watch := rollback.WatchFirstReads(be.cloud)
 	var opts []rollback.DrillOptions
 	for _, ref := range refs {
 		o := tmpl
@@ -166,8 +166,8 @@ func (e *env) runDrills(ctx context.Context, g globalOpts, po probeOpts, tmpl ro
 	}
 	e.progress(g).Event(report.DrillStart(timeNow(), refs, tmpl.Break.Spec, tmpl.TrafficPercent))
 	reports := f.Run(ctx, opts)
-	watch.classify(reports...)
-	return e.finish(g, reports, verdictText(g, reports))
+	watch.Classify(reports...)
+	return e.finish(g, reports, runText(g, reports))
 }
 
 // journal is where local journals are kept: $RUNROLLBACK_STATE_DIR, else

@@ -47,14 +47,39 @@ func resultCode(result string) int {
 	return exitNotRestored
 }
 
-// reportCode is the exit code of a finished report: its result's, or
-// exitLeftBehind when something of the run's stays on the service.
+// reportCode is the exit code of a finished report: exitUsage for a run that
+// was given a service it cannot work on; else its result's, or exitLeftBehind
+// when something of the run's stays on the service.
 func reportCode(rep *rollback.Report) int {
+	if rep.BadInput {
+		return exitUsage
+	}
 	code := resultCode(rep.Result)
 	if len(rep.LeftBehind) > 0 && code != exitNotRestored {
 		return exitLeftBehind
 	}
 	return code
+}
+
+// overallCode is the exit code and result of a run over reports, each with
+// its exit code set: for one, its own; for several (a fleet), the worst
+// result's code, exitLeftBehind over any but exitNotRestored, and exitUsage
+// when all else passed.
+func overallCode(reports []*rollback.Report) (int, string) {
+	if len(reports) == 1 {
+		return reports[0].ExitCode, reports[0].Result
+	}
+	result := rollback.OverallResult(reports)
+	code := resultCode(result)
+	for _, r := range reports {
+		switch {
+		case r.ExitCode == exitUsage && code == exitOK:
+			code = exitUsage
+		case r.ExitCode == exitLeftBehind && code != exitNotRestored:
+			code = exitLeftBehind
+		}
+	}
+	return code, result
 }
 
 // usageError marks bad input: exit 2, nothing changed.
@@ -75,18 +100,11 @@ func (e setupError) Error() string { return e.err.Error() }
 func (e setupError) Unwrap() error { return e.err }
 func (e setupError) ExitCode() int { return exitUsage }
 
-// readOnlyError classifies the failure of a command that only reads (status,
-// snapshot): exit 2, with a hint for the usual causes.
-func readOnlyError(err error) error {
-	switch {
-	case errors.Is(err, rollback.ErrNotFound):
-		return setupError{err, "check --project, --region and --service ('gcloud run services list' shows what exists)"}
-	case errors.Is(err, rollback.ErrPermission):
-		return setupError{err, "the account needs roles/run.viewer on the service (see docs/permissions.md)"}
-	case errors.Is(err, rollback.ErrUnauthenticated):
-		return setupError{err, "set up Application Default Credentials ('gcloud auth application-default login'), or use --local"}
-	}
-	return setupError{err: err}
+// readError is the error of a command whose read of a service (or list of
+// services) failed before any write: exit 2, with a hint on the set-up when
+// the error names one.
+func readError(err error) error {
+	return setupError{err, rollback.SetupHint(err)}
 }
 
 // exitCode maps an error from a command to the process exit code.

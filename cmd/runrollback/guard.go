@@ -51,13 +51,13 @@ back but its lease left on the service, 6 a report asked for could not be writte
 				return err
 			}
 			defer be.close()
-			watch := watchReads(be.cloud)
+			watch := rollback.WatchFirstReads(be.cloud)
 			m := &rollback.Metered{CloudRun: watch}
 			gd := &rollback.Guard{Cloud: m, Probe: po.prober(e, g),
 				Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook()}
 			rep := gd.Run(c.Context, o)
-			watch.classify(rep)
-			return e.finish(g, []*rollback.Report{rep}, verdictText(g, []*rollback.Report{rep}))
+			watch.Classify(rep)
+			return e.finish(g, []*rollback.Report{rep}, runText(g, []*rollback.Report{rep}))
 		},
 	}
 }
@@ -91,9 +91,9 @@ func parseGuard(c *cli.Context, g globalOpts, po probeOpts) (rollback.GuardOptio
 		}
 	}
 	if from := c.String("restore-from"); from != "" {
-		snap, err := readSnapshot(from, o.Service)
+		snap, err := rollback.ReadSnapshot("--restore-from", from, o.Service)
 		if err != nil {
-			return o, err
+			return o, usageError{err}
 		}
 		o.RestoreFrom = &snap
 	}
@@ -135,7 +135,7 @@ service, 6 a report asked for could not be written.`,
 			}
 			defer be.close()
 			var reports []*rollback.Report
-			watch := watchReads(be.cloud)
+			watch := rollback.WatchFirstReads(be.cloud)
 			for _, ref := range g.refs() {
 				m := &rollback.Metered{CloudRun: watch}
 				rc := &rollback.Recover{Cloud: m, Probe: po.prober(e, g),
@@ -147,8 +147,8 @@ service, 6 a report asked for could not be written.`,
 				})
 				reports = append(reports, rep)
 			}
-			watch.classify(reports...)
-			return e.finish(g, reports, verdictText(g, reports))
+			watch.Classify(reports...)
+			return e.finish(g, reports, runText(g, reports))
 		},
 	}
 }

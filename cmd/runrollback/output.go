@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +63,7 @@ func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Wr
 		}
 		r.Tool, r.CI = tool, ci
 	}
-	code, result := overall(reports)
+	code, result := overallCode(reports)
 	if e.log != nil {
 		for _, r := range reports {
 			e.log.Result(r)
@@ -114,7 +112,7 @@ func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Wr
 	}
 	if len(lost) > 0 && code == exitOK {
 		code = exitReportLost
-		fmt.Fprintf(e.stderr, "runrollback: the %s itself %s, but a report it was asked for is missing: exit %d\n", g.command, map[bool]string{true: "passed", false: "finished"}[result == rollback.ResultPass], exitReportLost)
+		fmt.Fprintf(e.stderr, "runrollback: %s\n", report.Lost(g.command, result, code))
 	}
 	if code == exitOK {
 		return nil
@@ -126,31 +124,13 @@ func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Wr
 	return silentError{code: code, err: errors.New(msg)}
 }
 
-// overall is the exit code and result of several reports: the worst.
-func overall(reports []*rollback.Report) (int, string) {
-	if len(reports) == 1 {
-		return reports[0].ExitCode, reports[0].Result
-	}
-	result := rollback.OverallResult(reports)
-	code := resultCode(result)
-	for _, r := range reports {
-		switch {
-		case r.ExitCode == exitUsage && code == exitOK:
-			code = exitUsage
-		case r.ExitCode == exitLeftBehind && code != exitNotRestored:
-			code = exitLeftBehind
-		}
-	}
-	return code, result
-}
-
 // github writes what GitHub Actions reads: the step summary
 // ($GITHUB_STEP_SUMMARY, when set), and with GITHUB_ACTIONS=true the step
 // outputs ($GITHUB_OUTPUT) and one annotation per failure or warning. It
 // returns what could not be written.
 func (e *env) github(g globalOpts, reports []*rollback.Report, result string, code int) []error {
 	var lost []error
-	if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" && summarize(g.command, result) {
+	if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" && report.HasSummary(g.command, result) {
 		var md strings.Builder
 		for _, r := range reports {
 			md.WriteString(report.Markdown(r))
@@ -170,7 +150,7 @@ func (e *env) github(g globalOpts, reports []*rollback.Report, result string, co
 				reportPath = abs
 			}
 		}
-		text, err := report.GitHubOutputs(report.RunOutputs(reports, result, code, reportPath), "ghadelimiter_"+randomHex())
+		text, err := report.GitHubOutputs(report.RunOutputs(reports, result, code, reportPath), report.Delimiter())
 		if err == nil {
 			err = appendFile(path, text)
 		}
@@ -191,18 +171,6 @@ func (e *env) github(g globalOpts, reports []*rollback.Report, result string, co
 		}
 	}
 	return lost
-}
-
-// summarize says whether a command's run has something for the step summary:
-// everything but a snapshot that worked.
-func summarize(command, result string) bool {
-	return command != "snapshot" || result != rollback.ResultPass
-}
-
-func randomHex() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // writeFile writes a report file, replacing what was there.
@@ -229,22 +197,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// verdictText is the text output of a run of one report, or of a fleet.
-func verdictText(g globalOpts, reports []*rollback.Report) func(io.Writer) error {
-	return func(w io.Writer) error {
-		if len(reports) == 1 {
-			_, err := fmt.Fprintln(w, report.Verdict(reports[0], g.color))
-			return err
-		}
-		if g.command != "test" {
-			for _, r := range reports {
-				if _, err := fmt.Fprintln(w, report.Verdict(r, g.color)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		_, result := overall(reports)
-		return report.FleetTable(w, g.command, result, reports, g.color)
-	}
+// runText is the text a run over reports ends with on stdout.
+func runText(g globalOpts, reports []*rollback.Report) func(io.Writer) error {
+	return func(w io.Writer) error { return report.RunText(w, g.command, reports, g.color) }
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -143,24 +141,16 @@ func localURLError(c *cli.Context, u string) error {
 // (a full health URL pasted as the base): the probe appends the path, and
 // would ask for /api/v1/health/api/v1/health/.
 func doubledHealthPath(base, healthPath string, pathSet bool) error {
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil // ValidateURL said it parses
-	}
-	hp, _, _ := strings.Cut(healthPath, "?")
-	hp = strings.TrimSuffix(hp, "/")
-	if hp == "" || !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), hp) {
+	root, ok := probe.EndsWithHealthPath(base, healthPath)
+	if !ok {
 		return nil
 	}
-	root := *u
-	root.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), hp)
-	root.RawPath = ""
 	what := "the health path"
 	if !pathSet {
 		what = "the default --health-path"
 	}
 	return fmt.Errorf("--url %s already ends with %s %s: the probe appends it, and would request %s%s. Pass the base URL, --url %s (or --health-path / to probe the URL as given)",
-		base, what, healthPath, strings.TrimSuffix(base, "/"), healthPath, root.String())
+		base, what, healthPath, strings.TrimSuffix(base, "/"), healthPath, root)
 }
 
 // checker builds the probe. Tokens: the --id-token-file token when given (sent
@@ -170,37 +160,11 @@ func doubledHealthPath(base, healthPath string, pathSet bool) error {
 func (p probeOpts) checker(e *env, g globalOpts) *probe.Checker {
 	c := &probe.Checker{HealthPath: p.healthPath, VersionField: p.versionField, Timeout: p.timeout, TokenSource: p.tokens}
 	if c.TokenSource == nil && !g.local && g.emulatorHost == "" {
-		c.TokenSource = &adcTokens{src: probe.IDTokenSource(), warn: e.progress(g).Event}
+		warn := e.progress(g).Event
+		c.TokenSource = &probe.CloudRunTokens{Source: probe.IDTokenSource(),
+			OnFallback: func(err error) { warn(report.NoIDToken(timeNow(), err)) }}
 	}
 	return c
-}
-
-// adcTokens mints ID tokens for Cloud Run URLs from Application Default
-// Credentials. When it cannot (user credentials, no credentials), probes go
-// without a token, with one warning: public services still answer.
-type adcTokens struct {
-	src  probe.TokenSource
-	warn rollback.Observer
-	once sync.Once
-}
-
-func (a *adcTokens) Token(ctx context.Context, audience string) (string, error) {
-	u, err := url.Parse(audience)
-	if err != nil || u.Scheme != "https" || !strings.HasSuffix(u.Hostname(), ".run.app") {
-		return "", probe.ErrNoToken
-	}
-	tok, err := a.src.Token(ctx, audience)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", err
-		}
-		a.once.Do(func() {
-			a.warn(rollback.Event{Time: timeNow(), Level: rollback.LevelWarn, Step: "probe",
-				Message: "probes go without an ID token (" + report.Sanitize(err.Error(), 200) + "): a private service will answer 401/403; use a service account, or --id-token-file"})
-		})
-		return "", probe.ErrNoToken
-	}
-	return tok, nil
 }
 
 func (p probeOpts) policy() probe.Policy {
@@ -254,12 +218,16 @@ func result(v probe.Verdict, pol probe.Policy, detect bool) rollback.ProbeResult
 		ok = v.Detected
 	}
 	return rollback.ProbeResult{
-		OK:       ok,
-		Version:  v.Last.Version,
-		Revision: v.Last.Revision,
-		Detail:   v.Last.Describe() + "; " + v.Summary(pol.Rule()),
-		Attempts: v.Total,
-		Elapsed:  v.Elapsed,
+		OK:           ok,
+		Version:      v.Last.Version,
+		Revision:     v.Last.Revision,
+		Detail:       v.Describe(pol.Rule()),
+		URL:          v.Last.URL,
+		Attempts:     v.Total,
+		Errors:       v.Errors,
+		Unhealthy:    v.Unhealthy,
+		NotConverged: v.NotConverged,
+		Elapsed:      v.Elapsed,
 	}
 }
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,11 +45,10 @@ Exit codes: 0, 2 usage or a service that cannot be read, 6 --out or a report cou
 			if err != nil {
 				return e.readFailed(g, rep, err)
 			}
-			b, err := json.MarshalIndent(snap, "", "  ")
+			b, err := snap.Encode()
 			if err != nil {
 				return err
 			}
-			b = append(b, '\n')
 			if out == "" {
 				// The snapshot is what stdout gets, whatever --output says;
 				// --report still gets the report.
@@ -80,17 +77,11 @@ Exit codes: 0, 2 usage or a service that cannot be read, 6 --out or a report cou
 }
 
 // readFailed ends a read-only command (status, snapshot) whose read failed:
-// its report (result aborted, exit 2) is written where asked, and the error,
-// with a hint for the usual causes, goes to stderr.
+// its report (result aborted, bad input: exit 2) is written where asked, and
+// the error, with a hint for the usual causes, goes to stderr.
 func (e *env) readFailed(g globalOpts, rep *rollback.Report, err error) error {
-	rerr := readOnlyError(err)
-	var se setupError
-	if errors.As(rerr, &se) && se.hint != "" {
-		rep.Hint = se.hint
-	}
-	rep.ExitCode = exitUsage
 	_ = e.finish(g, []*rollback.Report{rep}, nil)
-	return rerr
+	return readError(err)
 }
 
 func rollbackCommand(e *env) *cli.Command {
@@ -122,12 +113,12 @@ confirmed, 6 a report asked for could not be written.`,
 				return err
 			}
 			defer be.close()
-			watch := watchReads(be.cloud)
+			watch := rollback.WatchFirstReads(be.cloud)
 			m := &rollback.Metered{CloudRun: watch}
 			rb := &rollback.Rollback{Cloud: m, Probe: po.prober(e, g), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook()}
 			rep := rb.Run(c.Context, o)
-			watch.classify(rep)
-			return e.finish(g, []*rollback.Report{rep}, verdictText(g, []*rollback.Report{rep}))
+			watch.Classify(rep)
+			return e.finish(g, []*rollback.Report{rep}, runText(g, []*rollback.Report{rep}))
 		},
 	}
 }
@@ -158,9 +149,9 @@ func parseRollback(c *cli.Context, g globalOpts, po probeOpts) (rollback.Rollbac
 		}
 		o.To = to
 	case from != "":
-		snap, err := readSnapshot(from, o.Service)
+		snap, err := rollback.ReadSnapshot("--restore-from", from, o.Service)
 		if err != nil {
-			return o, err
+			return o, usageError{err}
 		}
 		o.From = &snap
 	default:
@@ -171,28 +162,4 @@ func parseRollback(c *cli.Context, g globalOpts, po probeOpts) (rollback.Rollbac
 		o.Tag = tag
 	}
 	return o, nil
-}
-
-// readSnapshot reads --restore-from (never more than
-// rollback.MaxSnapshotFile bytes) and checks that it is a valid snapshot of
-// want, bounded by Cloud Run's limits, before anything is written.
-func readSnapshot(path string, want rollback.ServiceRef) (rollback.Snapshot, error) {
-	var snap rollback.Snapshot
-	b, err := rollback.ReadFileCapped(path, rollback.MaxSnapshotFile)
-	switch {
-	case errors.Is(err, rollback.ErrTooLarge):
-		return snap, usageError{fmt.Errorf("--restore-from %s: %w: not a snapshot (one is a few KiB); write one with 'runrollback snapshot --out FILE'", path, err)}
-	case err != nil:
-		return snap, usageError{fmt.Errorf("--restore-from %s: %w", path, err)}
-	}
-	if err := json.Unmarshal(b, &snap); err != nil {
-		return snap, usageError{fmt.Errorf("--restore-from %s: not a snapshot (%v); write one with 'runrollback snapshot --out FILE'", path, err)}
-	}
-	if err := snap.Validate(); err != nil {
-		return snap, usageError{fmt.Errorf("--restore-from %s: %w", path, err)}
-	}
-	if snap.Service != want {
-		return snap, usageError{fmt.Errorf("--restore-from %s is a snapshot of %s, not of %s", path, snap.Service, want)}
-	}
-	return snap, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v2"
@@ -43,19 +42,7 @@ Exit codes: 0, 2 usage or a service that cannot be read, 6 a report asked for co
 				}
 				reports = append(reports, rep)
 			}
-			return e.finish(g, reports, func(w io.Writer) error {
-				for i, r := range reports {
-					if i > 0 {
-						if _, err := fmt.Fprintln(w); err != nil {
-							return err
-						}
-					}
-					if err := report.Status(w, r); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			return e.finish(g, reports, func(w io.Writer) error { return report.StatusAll(w, reports) })
 		},
 	}
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"cmp"
-	"fmt"
 	"runtime"
 	"runtime/debug"
-	"strings"
 
 	"github.com/runrollback/runrollback/internal/rollback"
 )
@@ -35,20 +33,6 @@ func toolInfo() *rollback.Tool {
 		}
 	}
 	return t
-}
-
-// versionText is what --version prints: one line.
-func versionText(t *rollback.Tool) string {
-	parts := []string{t.Name, t.Version}
-	if t.Commit != "" {
-		c := "commit " + t.Commit
-		if t.Modified {
-			c += " (modified)"
-		}
-		parts = append(parts, c)
-	}
-	parts = append(parts, fmt.Sprintf("%s %s/%s", t.Go, runtime.GOOS, runtime.GOARCH))
-	return strings.Join(parts, " ")
 }
 
 // ciRun describes the GitHub Actions run from its environment

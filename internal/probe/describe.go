@@ -36,3 +36,9 @@ func (c *Checker) HealthURL(baseURL string) (string, error) {
 	}
 	return u.String(), nil
 }
+
+// Describe is one line on a wait: the last answer (Attempt.Describe), then
+// the summary of the wait under rule r (Verdict.Summary).
+func (v Verdict) Describe(r Rule) string {
+	return v.Last.Describe() + "; " + v.Summary(r)
+}

@@ -123,3 +123,23 @@ func isLoopback(host string) bool {
 	ip, err := netip.ParseAddr(h)
 	return err == nil && ip.Unmap().IsLoopback()
 }
+
+// EndsWithHealthPath reports whether base already ends with healthPath (its
+// query aside): a full health URL given as the base, which a probe would
+// request as base+healthPath (…/api/v1/health/api/v1/health/). root is the
+// base URL without it, the URL to give instead.
+func EndsWithHealthPath(base, healthPath string) (root string, ok bool) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", false
+	}
+	hp, _, _ := strings.Cut(healthPath, "?")
+	hp = strings.TrimSuffix(hp, "/")
+	p := strings.TrimSuffix(u.Path, "/")
+	if hp == "" || !strings.HasSuffix(p, hp) {
+		return "", false
+	}
+	r := *u
+	r.Path, r.RawPath = strings.TrimSuffix(p, hp), ""
+	return r.String(), true
+}

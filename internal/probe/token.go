@@ -151,3 +151,38 @@ func (s *idTokenSource) source(ctx context.Context, audience string) (oauth2.Tok
 	s.srcs[audience] = ts
 	return ts, nil
 }
+
+// CloudRunTokens is the token policy for probes of real Cloud Run: an ID token
+// from Source for https://*.run.app URLs (the service's own and its tag URLs,
+// with the service URL as audience), none for any other URL. When Source
+// cannot mint one (user credentials, no credentials), probes go without a
+// token, and OnFallback hears of it once: public services still answer, a
+// private one answers 401 or 403, which the probe reports.
+type CloudRunTokens struct {
+	Source TokenSource
+	// OnFallback, when set, is called once, with the first error of Source.
+	OnFallback func(error)
+
+	once sync.Once
+}
+
+// Token implements TokenSource.
+func (c *CloudRunTokens) Token(ctx context.Context, audience string) (string, error) {
+	u, err := url.Parse(audience)
+	if err != nil || u.Scheme != "https" || !strings.HasSuffix(u.Hostname(), ".run.app") {
+		return "", ErrNoToken
+	}
+	tok, err := c.Source.Token(ctx, audience)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", err
+		}
+		c.once.Do(func() {
+			if c.OnFallback != nil {
+				c.OnFallback(err)
+			}
+		})
+		return "", ErrNoToken
+	}
+	return tok, nil
+}

@@ -191,3 +191,73 @@ func ProbeAttempt(at time.Time, n int, url, answer string, d time.Duration) roll
 	return rollback.Event{Time: at, Level: rollback.LevelInfo, Step: fmt.Sprintf("probe %d", n),
 		Message: "GET " + url + ": " + answer, Duration: d}
 }
+
+// StatusAll writes the text output of "status" for several reports, a blank
+// line between them.
+func StatusAll(w io.Writer, reports []*rollback.Report) error {
+	for i, r := range reports {
+		if i > 0 {
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				return err
+			}
+		}
+		if err := Status(w, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RunText writes the closing text of a run of command over reports: the
+// verdict of one report; for a fleet drill (test over several services) the
+// fleet table; for other commands over several services, one verdict each.
+func RunText(w io.Writer, command string, reports []*rollback.Report, color bool) error {
+	if len(reports) > 1 && command == "test" {
+		return FleetTable(w, command, rollback.OverallResult(reports), reports, color)
+	}
+	var b strings.Builder
+	for _, r := range reports {
+		b.WriteString(Verdict(r, color) + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// HasSummary says whether a run of command with result has something for the
+// GitHub step summary: everything but a snapshot that worked.
+func HasSummary(command, result string) bool {
+	return command != "snapshot" || result != rollback.ResultPass
+}
+
+// VersionLine is what --version prints, without a line break:
+//
+//	runrollback v1.2.3 commit 0123abc (modified) go1.26.0 linux/amd64
+func VersionLine(t *rollback.Tool, goos, goarch string) string {
+	parts := []string{t.Name, t.Version}
+	if t.Commit != "" {
+		c := "commit " + t.Commit
+		if t.Modified {
+			c += " (modified)"
+		}
+		parts = append(parts, c)
+	}
+	parts = append(parts, fmt.Sprintf("%s %s/%s", t.Go, goos, goarch))
+	return strings.Join(parts, " ")
+}
+
+// Lost is the line that says a run's own verdict stands but a report it was
+// asked for is missing, so it exits with code, without a line break.
+func Lost(command, result string, code int) string {
+	did := "finished"
+	if result == rollback.ResultPass {
+		did = "passed"
+	}
+	return fmt.Sprintf("the %s itself %s, but a report it was asked for is missing: exit %d", sanitize(command, 64), did, code)
+}
+
+// NoIDToken is the warning that probes go without an ID token because
+// credentials could not mint one (err says why).
+func NoIDToken(at time.Time, err error) rollback.Event {
+	return rollback.Event{Time: at, Level: rollback.LevelWarn, Step: "probe",
+		Message: "probes go without an ID token (" + Sanitize(err.Error(), 200) + "): a private service will answer 401/403; use a service account, or --id-token-file"}
+}

@@ -1,11 +1,13 @@
 // Package report renders everything a runrollback user reads: progress events
 // as text lines (Line) or structured logs (Log), with a live line on terminals
-// (Progress); the final verdict (Verdict), the status table (Status), the
-// probe's verdict (ProbeVerdict), the snapshot line (Snapshot) and the fleet
-// table (FleetTable); the JSON report of docs/report.md (JSON, JSONFleet),
-// JUnit XML (JUnit), a GitHub step summary (Markdown), GitHub workflow
+// (Progress) and the probe's progress notes (ProbeWait, ProbeAttempt); the
+// final verdict (Verdict, RunText), the status table (Status, StatusAll), the
+// probe's verdict (ProbeVerdict), the snapshot line (Snapshot), the fleet
+// table (FleetTable), the --version line (VersionLine) and the "report lost"
+// line (Lost); the JSON report of docs/report.md (JSON, JSONFleet), JUnit XML
+// (JUnit), a GitHub step summary (Markdown, HasSummary), GitHub workflow
 // annotations (Annotation, Annotations) and step outputs (GitHubOutputs,
-// RunOutputs); and aligned text tables (Table).
+// RunOutputs, Delimiter); and aligned text tables (Table).
 //
 // Contract:
 //   - Rendering never changes the rollback.Report it is given.

@@ -2,6 +2,8 @@ package report
 
 import (
 	"cmp"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -142,4 +144,12 @@ func RolledBack(r *rollback.Report) bool {
 		}
 	}
 	return false
+}
+
+// Delimiter is a fresh random delimiter for GitHubOutputs, as the runner's
+// toolkit makes them: "ghadelimiter_" and 128 random bits.
+func Delimiter() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "ghadelimiter_" + hex.EncodeToString(b)
 }

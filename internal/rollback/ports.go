@@ -97,8 +97,14 @@ type ProbeResult struct {
 	Version  string // of the last answer
 	Revision string // that gave the last answer
 	Detail   string // one line on the last answer, safe to print
+	// URL is the URL requested (the health path appended to the base URL).
+	URL      string
 	Attempts int
-	Elapsed  time.Duration
+	// Errors, Unhealthy and NotConverged count the attempts that got no
+	// answer, a failing answer (unhealthy, wrong version), and an answer from
+	// another revision.
+	Errors, Unhealthy, NotConverged int
+	Elapsed                         time.Duration
 }
 
 // Prober checks a service's health endpoint, with its own retry policy.

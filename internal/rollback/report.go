@@ -77,6 +77,10 @@ type Report struct {
 	Warnings   []string `json:"warnings,omitempty"`
 	Error      string   `json:"error,omitempty"`
 	Hint       string   `json:"hint,omitempty"`
+	// BadInput: the run stopped before any write because it was given a
+	// service it cannot work on (missing, out of reach, unreadable), not
+	// because the service was unsafe to change. The exit code says so.
+	BadInput bool `json:"-"`
 	// Sections: the tool, the CI run, and command-specific sections (sections.go).
 	Sections
 }

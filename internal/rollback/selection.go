@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,63 @@ func (s *Selection) AddLabel(kv string) error {
 	}
 	s.Labels[k] = v
 	return nil
+}
+
+// AddServicesFile adds the services the file at path lists (see
+// ParseServicesFile), in the selection's project and region unless a line
+// names its own; the file is read up to MaxServicesFile.
+func (s *Selection) AddServicesFile(path string) error {
+	b, err := ReadFileCapped(path, MaxServicesFile)
+	if err != nil {
+		return fmt.Errorf("--services-file %s: %w", path, err)
+	}
+	refs, err := ParseServicesFile("--services-file "+path, b, s.Project, s.Region)
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if err := s.Add(r); err != nil {
+			return fmt.Errorf("--services-file %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// Check says what is wrong with a selection before any call: nothing
+// selected, or labels to match in a project or region that is not valid.
+func (s *Selection) Check() error {
+	if s.Empty() {
+		return errors.New("no service given: pass --service NAME, --services-file FILE or --label KEY=VALUE")
+	}
+	if s.Labels == nil {
+		return nil
+	}
+	if err := ValidateProjectID(s.Project); err != nil {
+		return fmt.Errorf("--label: %w", err)
+	}
+	if err := ValidateRegion(s.Region); err != nil {
+		return fmt.Errorf("--label: %w", err)
+	}
+	return nil
+}
+
+// ServiceLister lists the services of a project and region (package cloudrun
+// implements it); a label selection needs it.
+type ServiceLister interface {
+	ListServices(ctx context.Context, project, region string) ([]*Service, error)
+}
+
+// ResolveFrom returns the selected services, listing those of Project and
+// Region from l only when labels are to be matched (see Resolve).
+func (s *Selection) ResolveFrom(ctx context.Context, l ServiceLister) ([]ServiceRef, error) {
+	if s.Labels == nil {
+		return s.Resolve(nil)
+	}
+	svcs, err := l.ListServices(ctx, s.Project, s.Region)
+	if err != nil {
+		return nil, err
+	}
+	return s.Resolve(svcs)
 }
 
 // Empty reports whether nothing is selected.

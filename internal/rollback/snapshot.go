@@ -2,6 +2,8 @@ package rollback
 
 import (
 	"cmp"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -44,6 +46,39 @@ func TakeSnapshot(s *Service, now time.Time) Snapshot {
 		Actual:      s.ActualSplit(),
 		Template:    s.Template,
 	}
+}
+
+// Encode is the snapshot file's content: indented JSON and a line break.
+func (s Snapshot) Encode() ([]byte, error) {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// ReadSnapshot reads the snapshot file at path, given with flag (never more
+// than MaxSnapshotFile bytes), and checks that it is a valid snapshot of want,
+// bounded by Cloud Run's limits, before anything is written.
+func ReadSnapshot(flag, path string, want ServiceRef) (Snapshot, error) {
+	var snap Snapshot
+	b, err := ReadFileCapped(path, MaxSnapshotFile)
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return snap, fmt.Errorf("%s %s: %w: not a snapshot (one is a few KiB); write one with 'runrollback snapshot --out FILE'", flag, path, err)
+	case err != nil:
+		return snap, fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return snap, fmt.Errorf("%s %s: not a snapshot (%v); write one with 'runrollback snapshot --out FILE'", flag, path, err)
+	}
+	if err := snap.Validate(); err != nil {
+		return snap, fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	if snap.Service != want {
+		return snap, fmt.Errorf("%s %s is a snapshot of %s, not of %s", flag, path, snap.Service, want)
+	}
+	return snap, nil
 }
 
 // Validate checks a snapshot read from a file before it is used to restore.

@@ -81,9 +81,17 @@ func (s *Reader) step(rep *Report, fn func() (string, error)) error {
 	return err
 }
 
+// failed concludes a read that failed: result aborted, nothing changed, and a
+// service the command cannot read is bad input, with a hint on the set-up
+// when the error names one.
+func (s *Reader) failed(rep *Report, err error, start time.Time) {
+	conclude(rep, ResultAborted, err.Error(), cmp.Or(SetupHint(err), "nothing was changed"), s.Calls, s.now().Sub(start))
+	rep.BadInput = true
+}
+
 // Status reads one service and returns the report of command "status":
 // result pass with the Status section, or result aborted (nothing was
-// changed) with the error. err is the read's error, for the caller to classify.
+// changed, BadInput) with the error.
 func (s *Reader) Status(ctx context.Context, ref ServiceRef) (rep *Report, err error) {
 	start := s.now()
 	rep = &Report{Schema: ReportSchema, Command: "status",
@@ -98,7 +106,7 @@ func (s *Reader) Status(ctx context.Context, ref ServiceRef) (rep *Report, err e
 		return fmt.Sprintf("%d revision(s), traffic %s", len(st.Revisions), st.Traffic), nil
 	})
 	if err != nil {
-		conclude(rep, ResultAborted, err.Error(), "nothing was changed", s.Calls, s.now().Sub(start))
+		s.failed(rep, err, start)
 		return rep, err
 	}
 	rep.Status = st
@@ -190,7 +198,7 @@ func (s *Reader) Snapshot(ctx context.Context, ref ServiceRef) (*Report, Snapsho
 		return fmt.Sprintf("traffic %s, generation %d", svc.Traffic, svc.Generation), nil
 	})
 	if err != nil {
-		conclude(rep, ResultAborted, err.Error(), "nothing was changed", s.Calls, s.now().Sub(start))
+		s.failed(rep, err, start)
 		return rep, snap, err
 	}
 	rep.Snapshot = &SnapshotSection{TakenAt: snap.TakenAt.Format(time.RFC3339Nano), Traffic: snap.Traffic,
