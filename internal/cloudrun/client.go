@@ -25,9 +25,32 @@ import (
 	"github.com/runrollback/runrollback/internal/rollback"
 )
 
+// Transport is how the client speaks to the Admin API.
+type Transport string
+
+const (
+	// GRPC is gRPC over HTTP/2, the default.
+	GRPC Transport = "grpc"
+	// REST is the API's HTTP/JSON mapping (https://run.googleapis.com/v2/...),
+	// for networks that pass HTTPS but not gRPC.
+	REST Transport = "rest"
+)
+
+// ParseTransport reads a transport name: "grpc" or "rest".
+func ParseTransport(s string) (Transport, error) {
+	switch t := Transport(s); t {
+	case GRPC, REST:
+		return t, nil
+	}
+	return "", fmt.Errorf("transport %q is not valid: use grpc or rest", s)
+}
+
 // Config says how to reach Cloud Run and how patient to be.
 type Config struct {
-	// EmulatorHost, when set, means plaintext gRPC to HOST:PORT without credentials.
+	// Transport is GRPC (the default, also for "") or REST.
+	Transport Transport
+	// EmulatorHost, when set, means no credentials and plaintext to HOST:PORT:
+	// gRPC, or HTTP/1.1 (http://HOST:PORT) with the REST transport.
 	EmulatorHost string
 	// Options are extra client options (credentials, endpoint) for real Cloud Run.
 	Options []option.ClientOption
@@ -71,31 +94,26 @@ type Client struct {
 
 var _ rollback.CloudRun = (*Client)(nil)
 
-// New dials Cloud Run (or the emulator named in cfg).
+// New dials Cloud Run (or the emulator named in cfg), over the transport
+// cfg names.
 func New(ctx context.Context, cfg Config) (*Client, error) {
-	opts := append([]option.ClientOption(nil), cfg.Options...)
-	if cfg.EmulatorHost != "" {
-		opts = append(opts,
-			option.WithEndpoint(cfg.EmulatorHost),
-			option.WithoutAuthentication(),
-			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-		)
-	}
-	svcs, err := run.NewServicesClient(ctx, opts...)
+	svcs, revs, err := dial(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Cloud Run: %w", err)
-	}
-	revs, err := run.NewRevisionsClient(ctx, opts...)
-	if err != nil {
-		svcs.Close()
 		return nil, fmt.Errorf("connect to Cloud Run: %w", err)
 	}
 	// Our own loop owns retries and deadlines: the generated defaults would retry
 	// with a 1 s initial backoff, and drop their timeouts under a context deadline.
-	svcs.CallOptions = &run.ServicesCallOptions{}
-	revs.CallOptions = &run.RevisionsCallOptions{}
-	svcs.LROClient.CallOptions = &lroauto.OperationsCallOptions{}
-	revs.LROClient.CallOptions = &lroauto.OperationsCallOptions{}
+	// (The REST clients keep a pointer to the options the client was made
+	// with, so they are cleared in place. Their LROClient is not exposed; we
+	// poll operations ourselves, through the Services client, on either
+	// transport.)
+	*svcs.CallOptions = run.ServicesCallOptions{}
+	*revs.CallOptions = run.RevisionsCallOptions{}
+	for _, lro := range []*lroauto.OperationsClient{svcs.LROClient, revs.LROClient} {
+		if lro != nil {
+			*lro.CallOptions = lroauto.OperationsCallOptions{}
+		}
+	}
 	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, 30*time.Second)
 	cfg.OperationTimeout = cmp.Or(cfg.OperationTimeout, 5*time.Minute)
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, 500*time.Millisecond)
@@ -104,6 +122,40 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.Sleep = sleep
 	}
 	return &Client{services: svcs, revisions: revs, cfg: cfg}, nil
+}
+
+// dial makes the generated Services and Revisions clients for cfg's transport.
+func dial(ctx context.Context, cfg Config) (*run.ServicesClient, *run.RevisionsClient, error) {
+	opts := append([]option.ClientOption(nil), cfg.Options...)
+	newServices, newRevisions := run.NewServicesClient, run.NewRevisionsClient
+	switch cfg.Transport {
+	case "", GRPC:
+		if cfg.EmulatorHost != "" {
+			opts = append(opts,
+				option.WithEndpoint(cfg.EmulatorHost),
+				option.WithoutAuthentication(),
+				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+			)
+		}
+	case REST:
+		newServices, newRevisions = run.NewServicesRESTClient, run.NewRevisionsRESTClient
+		if cfg.EmulatorHost != "" {
+			opts = append(opts, option.WithEndpoint("http://"+cfg.EmulatorHost), option.WithoutAuthentication())
+		}
+	default:
+		_, err := ParseTransport(string(cfg.Transport))
+		return nil, nil, err
+	}
+	svcs, err := newServices(ctx, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	revs, err := newRevisions(ctx, opts...)
+	if err != nil {
+		svcs.Close()
+		return nil, nil, err
+	}
+	return svcs, revs, nil
 }
 
 // Close closes the connections.
@@ -128,7 +180,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // retryable says whether an attempt's error may be retried, and after how long
 // at least (a server-requested delay).
 func retryable(err error) (bool, time.Duration) {
-	switch status.Code(err) {
+	switch codeOf(err) {
 	case codes.Unavailable:
 		return true, retryDelay(err)
 	case codes.ResourceExhausted:
@@ -163,7 +215,7 @@ func (c *Client) call(ctx context.Context, write bool, fn func(ctx context.Conte
 		// A quota refills within a minute: under a deadline (a drill's, a
 		// restore's), keep waiting for it rather than give up after a few
 		// tries with users on a broken revision.
-		patient := bounded && status.Code(err) == codes.ResourceExhausted
+		patient := bounded && codeOf(err) == codes.ResourceExhausted
 		if !ok || (attempt+1 >= c.cfg.Retry.MaxAttempts && !patient) {
 			return err
 		}
@@ -276,7 +328,7 @@ func (c *Client) update(ctx context.Context, op string, ref rollback.ServiceRef,
 	err := c.call(ctx, true, func(ctx context.Context) error {
 		var err error
 		lro, err = c.services.UpdateService(ctx, req)
-		switch status.Code(err) {
+		switch codeOf(err) {
 		case codes.DeadlineExceeded, codes.Unavailable, codes.Unknown, codes.Canceled:
 			ambiguous = true
 		}
@@ -455,7 +507,7 @@ func (c *Client) await(ctx context.Context, op, name string) (*longrunningpb.Ope
 			wait = max(wait, 0)
 			start := time.Now()
 			o, err = c.services.WaitOperation(cctx, &longrunningpb.WaitOperationRequest{Name: name, Timeout: durationpb.New(wait)})
-			if status.Code(err) == codes.Unimplemented {
+			if codeOf(err) == codes.Unimplemented {
 				c.noWait.Store(true)
 				ccancel()
 				continue
@@ -470,7 +522,7 @@ func (c *Client) await(ctx context.Context, op, name string) (*longrunningpb.Ope
 		}
 		if err != nil {
 			lastErr = mapErr("wait for operation "+name, err)
-			switch code := status.Code(err); code {
+			switch code := codeOf(err); code {
 			case codes.PermissionDenied, codes.Unauthenticated, codes.NotFound:
 				return nil, &pollFailure{code: code, err: lastErr}
 			}
@@ -638,7 +690,7 @@ func (c *Client) DeleteRevision(ctx context.Context, ref rollback.ServiceRef, re
 		return err
 	})
 	if err != nil {
-		if status.Code(err) == codes.NotFound {
+		if codeOf(err) == codes.NotFound {
 			return nil // already gone: deleting is idempotent for us
 		}
 		return mapErr(op, err)

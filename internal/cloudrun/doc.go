@@ -18,9 +18,14 @@
 //     settle, time running out) is a rollback.PendingError that satisfies
 //     errors.Is(err, ErrOutcomeUnknown) and never a refusal's kind
 //     (ErrNotFound, ErrUnauthenticated, ...): read the service to decide;
-//   - gRPC codes map to the domain errors of package rollback in one function (mapErr);
+//   - gRPC codes map to the domain errors of package rollback in one function
+//     (mapErr); over REST the code is read from the JSON error body's
+//     "status" (the HTTP status alone folds codes together), and a call that
+//     got no answer is UNAVAILABLE, as over gRPC;
 //   - reads and writes are counted for the report.
 //
 // New dials Cloud Run with Application Default Credentials, or, given an emulator
-// host, plaintext gRPC without credentials (the fake started by `runrollback fake`).
+// host, plaintext without credentials (the fake started by `runrollback fake`),
+// over gRPC (the default) or the REST transport (HTTP/JSON, the generated REST
+// clients), for networks that pass HTTPS but not gRPC.
 package cloudrun

@@ -2,14 +2,24 @@ package cloudrun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/googleapis/gax-go/v2/apierror"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/runrollback/runrollback/internal/rollback"
 )
@@ -30,8 +40,9 @@ func (e *Error) Error() string {
 // Unwrap lets errors.Is match the domain kind.
 func (e *Error) Unwrap() error { return e.Kind }
 
-// mapErr converts an error from the generated client into an *Error with a domain
-// kind. It is the one place gRPC codes are interpreted.
+// mapErr converts an error from the generated client, of either transport,
+// into an *Error with a domain kind. It is the one place gRPC codes are
+// interpreted (statusOf reads them from REST errors).
 func mapErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -40,7 +51,7 @@ func mapErr(op string, err error) error {
 	if errors.As(err, &already) {
 		return err
 	}
-	st, ok := status.FromError(err)
+	st, ok := statusOf(err)
 	if !ok {
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
@@ -103,7 +114,7 @@ func badRequest(st *status.Status) string {
 // retryDelay is the delay a RESOURCE_EXHAUSTED or UNAVAILABLE error asks for
 // through google.rpc.RetryInfo, or 0.
 func retryDelay(err error) time.Duration {
-	st, ok := status.FromError(err)
+	st, ok := statusOf(err)
 	if !ok {
 		return 0
 	}
@@ -113,4 +124,87 @@ func retryDelay(err error) time.Duration {
 		}
 	}
 	return 0
+}
+
+// statusOf is the google.rpc.Status an error of either transport carries.
+//
+// A gRPC error carries it as is. A REST error (an apierror.APIError wrapping
+// a googleapi.Error) carries it in its JSON body,
+// {"error":{"code":409,"message":…,"status":"ABORTED","details":[…]}}; the
+// code is read from "status", because the HTTP status folds codes together
+// (400 is INVALID_ARGUMENT, FAILED_PRECONDITION or OUT_OF_RANGE; 409 ABORTED or
+// ALREADY_EXISTS), and the details are decoded as gRPC's are. A REST body
+// without a status (a proxy's page) falls back on the HTTP status, where a
+// gateway's 502, 503 or 504 is UNAVAILABLE as gRPC reports them. A REST
+// call that got no answer at all (connection refused or reset) is
+// UNAVAILABLE, as it is over gRPC; a context's error is not a status.
+func statusOf(err error) (*status.Status, bool) {
+	if err == nil {
+		return nil, false
+	}
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		return restStatus(ge), true
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+			return st, true // gRPC's own status for a context's end
+		}
+		return nil, false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return status.New(codes.Unavailable, err.Error()), true
+	}
+	return status.FromError(err)
+}
+
+// codeOf is the code of err as statusOf reads it; a context's end is
+// DEADLINE_EXCEEDED or CANCELLED, any other error UNKNOWN.
+func codeOf(err error) codes.Code {
+	if st, ok := statusOf(err); ok {
+		return st.Code()
+	}
+	switch {
+	case err == nil:
+		return codes.OK
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	}
+	return codes.Unknown
+}
+
+// restStatus decodes the status in a REST error's body.
+func restStatus(ge *googleapi.Error) *status.Status {
+	var body struct {
+		Error struct {
+			Message string            `json:"message"`
+			Status  string            `json:"status"`
+			Details []json.RawMessage `json:"details"`
+		} `json:"error"`
+	}
+	c, known := int32(0), false
+	if json.Unmarshal([]byte(ge.Body), &body) == nil {
+		c, known = code.Code_value[body.Error.Status]
+	}
+	if !known {
+		switch ge.Code {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return status.New(codes.Unavailable, ge.Error())
+		}
+		if ae, ok := apierror.ParseError(ge, false); ok {
+			return ae.GRPCStatus()
+		}
+		return status.New(codes.Unknown, ge.Error())
+	}
+	sp := &spb.Status{Code: c, Message: body.Error.Message}
+	for _, raw := range body.Error.Details {
+		var a anypb.Any
+		if protojson.Unmarshal(raw, &a) == nil {
+			sp.Details = append(sp.Details, &a)
+		}
+	}
+	return status.FromProto(sp)
 }

@@ -3,6 +3,7 @@ package cloudrun_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,14 +63,27 @@ type fakeEnv struct {
 	sleeps *sleeps
 }
 
-func newFake(t *testing.T, mod func(*cloudrun.Config)) fakeEnv {
+// transports are the adapter's transports: every test against the fake runs
+// on each, as Cloud Run serves both.
+var transports = []cloudrun.Transport{cloudrun.GRPC, cloudrun.REST}
+
+// onEachTransport runs test once per transport, as a subtest named after it.
+func onEachTransport(t *testing.T, test func(t *testing.T, tr cloudrun.Transport)) {
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) { test(t, tr) })
+	}
+}
+
+// newFake is a fake seeded with the default world and an adapter talking to
+// it over transport tr.
+func newFake(t *testing.T, tr cloudrun.Transport, mod func(*cloudrun.Config)) fakeEnv {
 	t.Helper()
 	srv := fakerun.NewTestServer(t)
 	if err := srv.Seed(fakerun.DefaultWorld()); err != nil {
 		t.Fatalf("Seed() = %v", err)
 	}
 	sl := &sleeps{}
-	cfg := cloudrun.Config{EmulatorHost: srv.Addr, Sleep: sl.sleep, CallTimeout: 5 * time.Second}
+	cfg := cloudrun.Config{Transport: tr, EmulatorHost: srv.Addr, Sleep: sl.sleep, CallTimeout: 5 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -82,11 +96,15 @@ func newFake(t *testing.T, mod func(*cloudrun.Config)) fakeEnv {
 }
 
 func TestContractFake(t *testing.T) {
-	testContract(t, func(t *testing.T) contractEnv { return newFake(t, nil).contractEnv })
+	onEachTransport(t, func(t *testing.T, tr cloudrun.Transport) {
+		testContract(t, func(t *testing.T) contractEnv { return newFake(t, tr, nil).contractEnv })
+	})
 }
 
-func TestUnavailableTwiceThenOK(t *testing.T) {
-	e := newFake(t, nil)
+func TestUnavailableTwiceThenOK(t *testing.T) { onEachTransport(t, testUnavailableTwiceThenOK) }
+
+func testUnavailableTwiceThenOK(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	e.srv.FailNext("GetService", 2, codes.Unavailable, "try again")
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
@@ -108,8 +126,10 @@ func TestUnavailableTwiceThenOK(t *testing.T) {
 	}
 }
 
-func TestUnavailableTooLong(t *testing.T) {
-	e := newFake(t, nil)
+func TestUnavailableTooLong(t *testing.T) { onEachTransport(t, testUnavailableTooLong) }
+
+func testUnavailableTooLong(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	e.srv.FailNext("GetService", 100, codes.Unavailable, "down")
 	_, err := e.client.GetService(t.Context(), apiRef)
 	if !errors.Is(err, rollback.ErrUnavailable) {
@@ -120,7 +140,9 @@ func TestUnavailableTooLong(t *testing.T) {
 	}
 }
 
-func TestNonRetryableCodesMap(t *testing.T) {
+func TestNonRetryableCodesMap(t *testing.T) { onEachTransport(t, testNonRetryableCodesMap) }
+
+func testNonRetryableCodesMap(t *testing.T, tr cloudrun.Transport) {
 	for _, tc := range []struct {
 		code codes.Code
 		want error
@@ -130,9 +152,14 @@ func TestNonRetryableCodesMap(t *testing.T) {
 		{codes.NotFound, rollback.ErrNotFound},
 		{codes.Aborted, rollback.ErrConflict},
 		{codes.InvalidArgument, rollback.ErrInvalid},
+		// Over REST these share an HTTP status with the codes above (400,
+		// 409): the adapter must read the code from the error body.
+		{codes.FailedPrecondition, rollback.ErrRefused},
+		{codes.AlreadyExists, rollback.ErrInvalid},
+		{codes.OutOfRange, rollback.ErrInvalid},
 	} {
 		t.Run(tc.code.String(), func(t *testing.T) {
-			e := newFake(t, nil)
+			e := newFake(t, tr, nil)
 			svc, err := e.client.GetService(t.Context(), apiRef)
 			if err != nil {
 				t.Fatal(err)
@@ -153,7 +180,11 @@ func TestNonRetryableCodesMap(t *testing.T) {
 }
 
 func TestResourceExhaustedWithRetryInfo(t *testing.T) {
-	e := newFake(t, nil)
+	onEachTransport(t, testResourceExhaustedWithRetryInfo)
+}
+
+func testResourceExhaustedWithRetryInfo(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	st, err := status.New(codes.ResourceExhausted, "quota").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(3 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
@@ -167,8 +198,10 @@ func TestResourceExhaustedWithRetryInfo(t *testing.T) {
 	}
 }
 
-func TestLostReplyIsNotWrittenTwice(t *testing.T) {
-	e := newFake(t, nil)
+func TestLostReplyIsNotWrittenTwice(t *testing.T) { onEachTransport(t, testLostReplyIsNotWrittenTwice) }
+
+func testLostReplyIsNotWrittenTwice(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +221,11 @@ func TestLostReplyIsNotWrittenTwice(t *testing.T) {
 }
 
 func TestLostReplyThenRetryFindsOwnWrite(t *testing.T) {
-	e := newFake(t, nil)
+	onEachTransport(t, testLostReplyThenRetryFindsOwnWrite)
+}
+
+func testLostReplyThenRetryFindsOwnWrite(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +244,11 @@ func TestLostReplyThenRetryFindsOwnWrite(t *testing.T) {
 }
 
 func TestOperationPollFailsThenCompletes(t *testing.T) {
-	e := newFake(t, nil)
+	onEachTransport(t, testOperationPollFailsThenCompletes)
+}
+
+func testOperationPollFailsThenCompletes(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +274,11 @@ func TestOperationPollFailsThenCompletes(t *testing.T) {
 }
 
 func TestOperationWithoutWaitOperationIsPolled(t *testing.T) {
-	e := newFake(t, nil)
+	onEachTransport(t, testOperationWithoutWaitOperationIsPolled)
+}
+
+func testOperationWithoutWaitOperationIsPolled(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +301,11 @@ func TestOperationWithoutWaitOperationIsPolled(t *testing.T) {
 }
 
 func TestOperationNeverFinishesThenResume(t *testing.T) {
-	e := newFake(t, func(c *cloudrun.Config) { c.OperationTimeout = time.Second })
+	onEachTransport(t, testOperationNeverFinishesThenResume)
+}
+
+func testOperationNeverFinishesThenResume(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, func(c *cloudrun.Config) { c.OperationTimeout = time.Second })
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -288,8 +337,10 @@ func TestOperationNeverFinishesThenResume(t *testing.T) {
 	}
 }
 
-func TestOperationEndsInError(t *testing.T) {
-	e := newFake(t, nil)
+func TestOperationEndsInError(t *testing.T) { onEachTransport(t, testOperationEndsInError) }
+
+func testOperationEndsInError(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -302,8 +353,10 @@ func TestOperationEndsInError(t *testing.T) {
 	}
 }
 
-func TestStartupFailureIsNotReady(t *testing.T) {
-	e := newFake(t, nil)
+func TestStartupFailureIsNotReady(t *testing.T) { onEachTransport(t, testStartupFailureIsNotReady) }
+
+func testStartupFailureIsNotReady(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +379,11 @@ func TestStartupFailureIsNotReady(t *testing.T) {
 }
 
 func TestConcurrentWriterIsAConflict(t *testing.T) {
-	e := newFake(t, nil)
+	onEachTransport(t, testConcurrentWriterIsAConflict)
+}
+
+func testConcurrentWriterIsAConflict(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +402,11 @@ func TestConcurrentWriterIsAConflict(t *testing.T) {
 }
 
 func TestOperationsDeniedWatchesTheService(t *testing.T) {
-	e := newFake(t, nil)
+	onEachTransport(t, testOperationsDeniedWatchesTheService)
+}
+
+func testOperationsDeniedWatchesTheService(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -364,7 +425,11 @@ func TestOperationsDeniedWatchesTheService(t *testing.T) {
 }
 
 func TestResourceExhaustedTooLongIsQuota(t *testing.T) {
-	e := newFake(t, nil)
+	onEachTransport(t, testResourceExhaustedTooLongIsQuota)
+}
+
+func testResourceExhaustedTooLongIsQuota(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -382,8 +447,10 @@ func TestResourceExhaustedTooLongIsQuota(t *testing.T) {
 // TestEarlyWaitOperationIsPaced: WaitOperation may answer at once with the
 // operation not done (the fake's default); each such answer is followed by
 // one backoff pause, never by another call at once.
-func TestEarlyWaitOperationIsPaced(t *testing.T) {
-	e := newFake(t, func(c *cloudrun.Config) { c.PollInterval, c.OperationTimeout = 10*time.Millisecond, 5*time.Second })
+func TestEarlyWaitOperationIsPaced(t *testing.T) { onEachTransport(t, testEarlyWaitOperationIsPaced) }
+
+func testEarlyWaitOperationIsPaced(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, func(c *cloudrun.Config) { c.PollInterval, c.OperationTimeout = 10*time.Millisecond, 5*time.Second })
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -414,10 +481,12 @@ func TestEarlyWaitOperationIsPaced(t *testing.T) {
 // TestFailedPollIsOutcomeUnknown: a write accepted by Cloud Run whose
 // operation cannot be polled any more (forgotten, credentials expired) has an
 // unknown outcome: pending, never one of the kinds a refusal has.
-func TestFailedPollIsOutcomeUnknown(t *testing.T) {
+func TestFailedPollIsOutcomeUnknown(t *testing.T) { onEachTransport(t, testFailedPollIsOutcomeUnknown) }
+
+func testFailedPollIsOutcomeUnknown(t *testing.T, tr cloudrun.Transport) {
 	for _, code := range []codes.Code{codes.NotFound, codes.Unauthenticated, codes.ResourceExhausted} {
 		t.Run(code.String(), func(t *testing.T) {
-			e := newFake(t, func(c *cloudrun.Config) { c.OperationTimeout = time.Second })
+			e := newFake(t, tr, func(c *cloudrun.Config) { c.OperationTimeout = time.Second })
 			svc, err := e.client.GetService(t.Context(), apiRef)
 			if err != nil {
 				t.Fatal(err)
@@ -443,8 +512,10 @@ func TestFailedPollIsOutcomeUnknown(t *testing.T) {
 
 // TestResumeForgottenOperation: resuming an operation Cloud Run has
 // forgotten is ErrNotFound, so the caller reads the service instead.
-func TestResumeForgottenOperation(t *testing.T) {
-	e := newFake(t, nil)
+func TestResumeForgottenOperation(t *testing.T) { onEachTransport(t, testResumeForgottenOperation) }
+
+func testResumeForgottenOperation(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
 	svc, err := e.client.GetService(t.Context(), apiRef)
 	if err != nil {
 		t.Fatal(err)
@@ -467,12 +538,48 @@ func TestResumeForgottenOperation(t *testing.T) {
 
 // TestDeleteRevisionPollFails: a delete whose operation cannot be polled has
 // an unknown outcome too.
-func TestDeleteRevisionPollFails(t *testing.T) {
-	e := newFake(t, func(c *cloudrun.Config) { c.OperationTimeout = time.Second })
+func TestDeleteRevisionPollFails(t *testing.T) { onEachTransport(t, testDeleteRevisionPollFails) }
+
+func testDeleteRevisionPollFails(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, func(c *cloudrun.Config) { c.OperationTimeout = time.Second })
 	e.srv.HoldOperations(true)
 	e.srv.FailNext("WaitOperation", 1, codes.PermissionDenied, "run.operations.get denied")
 	err := e.client.DeleteRevision(t.Context(), apiRef, "api-00001-abc")
 	if !errors.Is(err, cloudrun.ErrOutcomeUnknown) || errors.Is(err, rollback.ErrPermission) {
 		t.Errorf("DeleteRevision whose poll is denied = %v, want outcome unknown, not ErrPermission", err)
+	}
+}
+
+// TestServerGoneIsUnavailable: a call that gets no answer at all (connection
+// refused) is UNAVAILABLE on either transport, retried as the policy says,
+// then ErrUnavailable.
+func TestServerGoneIsUnavailable(t *testing.T) { onEachTransport(t, testServerGoneIsUnavailable) }
+
+func testServerGoneIsUnavailable(t *testing.T, tr cloudrun.Transport) {
+	e := newFake(t, tr, nil)
+	e.srv.Close()
+	_, err := e.client.GetService(t.Context(), apiRef)
+	var ce *cloudrun.Error
+	if !errors.Is(err, rollback.ErrUnavailable) || !errors.As(err, &ce) || ce.Code != codes.Unavailable {
+		t.Fatalf("GetService from a closed server = %v, want ErrUnavailable with UNAVAILABLE", err)
+	}
+	if w := e.sleeps.all(); len(w) != 4 {
+		t.Errorf("waits = %v, want 4 (5 attempts, the policy's limit)", w)
+	}
+}
+
+func TestTransportNames(t *testing.T) {
+	for _, s := range []string{"grpc", "rest"} {
+		if tr, err := cloudrun.ParseTransport(s); err != nil || string(tr) != s {
+			t.Errorf("ParseTransport(%q) = %q, %v", s, tr, err)
+		}
+	}
+	for _, s := range []string{"", "GRPC", "http", "grpc-web"} {
+		if _, err := cloudrun.ParseTransport(s); err == nil {
+			t.Errorf("ParseTransport(%q) = nil error, want a refusal", s)
+		}
+	}
+	if _, err := cloudrun.New(t.Context(), cloudrun.Config{Transport: "http", EmulatorHost: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "use grpc or rest") {
+		t.Errorf("New with transport http = %v, want a refusal naming grpc and rest", err)
 	}
 }
