@@ -30,7 +30,7 @@ template back and deletes the broken revision. Interrupted, it restores first.
 Exit codes: 0 pass, 1 fail, 2 usage, 3 aborted safely, 4 restore not confirmed, 5 traffic back
 but something of the drill's left on the service (listed in the report's left_behind), 6 a
 report asked for could not be written.`,
-		Flags: withGlobal(append(probeFlags(),
+		Flags: withGlobal(append(append(probeFlags(),
 			&cli.StringFlag{Name: "break", Value: "health", Usage: "how to break the revision: health, version, slow[:DURATION], flaky[:PERCENT], startup or simulate"},
 			&cli.StringSliceFlag{Name: "break-env", Usage: "`KEY=VALUE` injected into the broken revision (default RUNROLLBACK_BREAK=<mode>)"},
 			&cli.StringFlag{Name: "break-image", Usage: "deploy this `IMAGE` as the broken revision instead"},
@@ -42,7 +42,8 @@ report asked for could not be written.`,
 			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "how many services to drill at once"},
 			restoreTimeoutFlag(),
 			&cli.IntFlag{Name: "write-rate", Value: 30, Usage: "Admin API writes a minute per project and region, shared by all drills; restores go first (Cloud Run allows about 60; no limit against a fake unless set)"},
-		)...),
+			shardFlag(),
+		), notifyFlags()...)...),
 		Action: func(c *cli.Context) error {
 			fleet := c.IsSet("services-file") || c.IsSet("label")
 			g, err := e.parseGlobal(c, !fleet)
@@ -64,6 +65,12 @@ report asked for could not be written.`,
 			}
 			sel, err := parseSelection(c, g)
 			if err != nil {
+				return err
+			}
+			if g.shard, err = e.parseShard(c); err != nil {
+				return err
+			}
+			if g.notify, err = e.parseNotify(c); err != nil {
 				return err
 			}
 			writeRate := c.Int("write-rate")
@@ -144,6 +151,9 @@ func (e *env) runDrills(ctx context.Context, g globalOpts, po probeOpts, tmpl ro
 	}
 	if len(refs) > 1 && po.url != "" {
 		return usageError{fmt.Errorf("--url names one service's URL: drill several services without it")}
+	}
+	if refs = e.selectShard(&g, refs); len(refs) == 0 {
+		return e.finish(g, nil, emptyShardText(g))
 	}
 	tmpl.Owner = e.owner()
 	watch := rollback.WatchFirstReads(be.cloud)

@@ -53,6 +53,10 @@ type globalOpts struct {
 	color        bool // ANSI colours on stdout
 	logJSON      bool
 	opTimeout    time.Duration
+
+	shard        *shardOpts             // test: --shard or a Cloud Run Jobs task's part
+	shardSection *rollback.ShardSection // the part drilled, once the selection is known
+	notify       *notifyOpts            // test, guard: --notify-url
 }
 
 // parseGlobal reads and validates the global flags, and checks that the

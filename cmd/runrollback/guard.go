@@ -30,12 +30,12 @@ proven on its own tag URL; a bad revision then never reaches users:
 
 Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not confirmed, 5 rolled
 back but its lease left on the service, 6 a report asked for could not be written.`,
-		Flags: withGlobal(append(probeFlags(),
+		Flags: withGlobal(append(append(probeFlags(),
 			&cli.StringFlag{Name: "restore-from", Usage: "the snapshot `FILE` taken before the deploy ('runrollback snapshot --out')"},
 			&cli.StringFlag{Name: "last-good-tag", Value: "last-good", Usage: "the `TAG` that marks the last good revision"},
 			restoreTimeoutFlag(),
 			&cli.StringFlag{Name: "candidate", Usage: "the new revision was deployed with 'gcloud run deploy --no-traffic --tag TAG': probe it on its tag URL and promote it to 100% only when healthy"},
-		)...),
+		), notifyFlags()...)...),
 		Action: func(c *cli.Context) error {
 			g, po, err := e.parseServiceFlags(c)
 			if err != nil {
@@ -43,6 +43,9 @@ back but its lease left on the service, 6 a report asked for could not be writte
 			}
 			o, err := parseGuard(c, g, po)
 			if err != nil {
+				return err
+			}
+			if g.notify, err = e.parseNotify(c); err != nil {
 				return err
 			}
 			o.Owner = e.owner()

@@ -73,10 +73,11 @@ func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Wr
 	var jsonOut bytes.Buffer
 	var err error
 	if len(reports) == 1 {
+		reports[0].Shard = g.shardSection
 		err = report.JSON(&jsonOut, reports[0])
 	} else {
 		err = report.JSONFleet(&jsonOut, &report.Fleet{Schema: rollback.ReportSchema, Command: g.command,
-			Result: result, ExitCode: code, Tool: tool, CI: ci, Reports: reports})
+			Result: result, ExitCode: code, Tool: tool, CI: ci, Shard: g.shardSection, Reports: reports})
 	}
 	if err != nil {
 		return err
@@ -114,6 +115,7 @@ func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Wr
 		code = exitReportLost
 		fmt.Fprintf(e.stderr, "runrollback: %s\n", report.Lost(g.command, result, code))
 	}
+	e.notify(g, reports, result, code)
 	if code == exitOK {
 		return nil
 	}

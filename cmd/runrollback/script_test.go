@@ -407,10 +407,14 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	},
 }
 
-// leftovers lists what of runrollback's is left on a service: annotations, drill
+// leftovers lists what of runrollback's is left on a service (a name in
+// local-project/us-central1, or a full resource name): annotations, drill
 // tags, drill revisions, and a template that differs from the one at the start.
 func leftovers(f *scriptFake, name string) []string {
-	svc := f.srv.Service(fullName(name))
+	if !strings.Contains(name, "/") {
+		name = fullName(name)
+	}
+	svc := f.srv.Service(name)
 	var problems []string
 	for k := range svc.GetAnnotations() {
 		if strings.HasPrefix(k, "runrollback.dev/") {

@@ -90,20 +90,25 @@ func loopback(host string) bool {
 }
 
 // secretsOf lists the parts of a webhook URL that may be its key, longest
-// first: the whole URL, the path, the query, query values, path segments and
-// a password. Short parts (under 4 characters: "v1", "api") are left
-// alone, so redacting never mangles ordinary words.
+// first: the whole URL, its path, query, fragment and password, and each path
+// segment and query value that looks like a key (16 characters or more, or 8
+// or more with a digit). Ordinary words ("services", "hooks", "v1") are left
+// alone, so redacting never mangles the text around them.
 func secretsOf(raw string, u *url.URL) []string {
 	cands := []string{raw, u.String(), u.EscapedPath(), u.Path, u.RawQuery, u.Fragment}
-	for _, vs := range u.Query() {
-		cands = append(cands, vs...)
-	}
-	cands = append(cands, strings.Split(u.Path, "/")...)
-	cands = append(cands, strings.Split(u.EscapedPath(), "/")...)
 	if p, ok := u.User.Password(); ok {
 		cands = append(cands, p, u.User.String())
-	} else if u.User != nil {
-		cands = append(cands, u.User.Username())
+	}
+	var parts []string
+	for _, vs := range u.Query() {
+		parts = append(parts, vs...)
+	}
+	parts = append(parts, strings.Split(u.Path, "/")...)
+	parts = append(parts, strings.Split(u.EscapedPath(), "/")...)
+	for _, p := range parts {
+		if len(p) >= 16 || (len(p) >= 8 && strings.ContainsAny(p, "0123456789")) {
+			cands = append(cands, p)
+		}
 	}
 	var out []string
 	for _, c := range cands {

@@ -122,6 +122,9 @@ func TestTargetStringAndRedact(t *testing.T) {
 	if !strings.Contains(got, "v1 stays") {
 		t.Errorf("Redact(%q) = %q: short words must stay", in, got)
 	}
+	if in := "3 services failed"; tg.Redact(in) != in {
+		t.Errorf("Redact(%q) = %q: words of the URL's path that are no key must stay", in, tg.Redact(in))
+	}
 }
 
 func TestWhen(t *testing.T) {

@@ -13,13 +13,15 @@ import (
 // Fleet is the JSON report of several runs (a drill over several services):
 // the overall result and exit code, and one report per service.
 type Fleet struct {
-	Schema   string             `json:"schema"`
-	Command  string             `json:"command"`
-	Result   string             `json:"result"`
-	ExitCode int                `json:"exit_code"`
-	Tool     *rollback.Tool     `json:"tool,omitempty"`
-	CI       *rollback.CIRun    `json:"ci,omitempty"`
-	Reports  []*rollback.Report `json:"reports"`
+	Schema   string          `json:"schema"`
+	Command  string          `json:"command"`
+	Result   string          `json:"result"`
+	ExitCode int             `json:"exit_code"`
+	Tool     *rollback.Tool  `json:"tool,omitempty"`
+	CI       *rollback.CIRun `json:"ci,omitempty"`
+	// Shard is the part of the selection drilled (--shard), when sharded.
+	Shard   *rollback.ShardSection `json:"shard,omitempty"`
+	Reports []*rollback.Report     `json:"reports"`
 }
 
 // JSON writes r as one indented JSON object, schema runrollback.report/v1,
