@@ -77,8 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		EnableBashCompletion: false,
 		// urfave/cli would call os.Exit itself; we map errors to codes in exitCode.
 		ExitErrHandler: func(_ *cli.Context, err error) { runErr = err },
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return flagError{err: describeFlagError(nil, err)}
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return flagError{err: describeFlagError(nil, c.App.Flags, nil, err)}
 		},
 		Commands: []*cli.Command{
 			testCommand(e),
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		// A usage error is one or two lines on stderr and exit 2, never the
 		// help text on stdout (stdout may be JSON a CI job parses).
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-			return flagError{cmd: cmd.Name, err: describeFlagError(cmd, err)}
+			return flagError{cmd: cmd.Name, err: describeFlagError(cmd, cmd.Flags, app.Commands, err)}
 		}
 	}
 	err := app.RunContext(ctx, args)
@@ -170,13 +170,10 @@ var (
 )
 
 // describeFlagError says what was wrong with the command line of cmd (nil:
-// the top level), and where to look.
-func describeFlagError(cmd *cli.Command, err error) error {
+// the top level), whose flags are flags, and where to look; a flag that
+// belongs to other commands of all says which.
+func describeFlagError(cmd *cli.Command, flags []cli.Flag, all []*cli.Command, err error) error {
 	msg := err.Error()
-	var flags []cli.Flag
-	if cmd != nil {
-		flags = cmd.Flags
-	}
 	if m := undefinedRE.FindStringSubmatch(msg); m != nil {
 		name := m[1]
 		hint := ""
@@ -184,6 +181,8 @@ func describeFlagError(cmd *cli.Command, err error) error {
 		case name == "version" && cmd != nil:
 			hint = " (--version goes before the command: runrollback --version)"
 		case slices.ContainsFunc(flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), name) }):
+		case len(owners(all, name)) > 0:
+			hint = fmt.Sprintf(" (--%s is a flag of %s)", name, strings.Join(owners(all, name), ", "))
 		default:
 			if s := cli.SuggestFlag(flags, name, false); s != "" && s != "--help" && s != "-h" && likely(name, strings.TrimLeft(s, "-")) {
 				hint = " (did you mean " + s + "?)"
@@ -199,6 +198,17 @@ func describeFlagError(cmd *cli.Command, err error) error {
 		return fmt.Errorf("--%s needs a value", m[1])
 	}
 	return err
+}
+
+// owners are the commands of all that have a flag called name.
+func owners(all []*cli.Command, name string) []string {
+	var out []string
+	for _, c := range all {
+		if slices.ContainsFunc(c.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), name) }) {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }
 
 // likely says whether a suggestion is worth making for a typo: a word of

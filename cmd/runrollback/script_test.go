@@ -207,17 +207,21 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	},
 	// healthserver VAR STATUS BODY: serve BODY with STATUS on every path, as
 	// an app that is not behind the fake (no X-Served-By), and set VAR to its
-	// URL.
+	// URL. BODY @FILE serves the content of FILE.
 	"healthserver": func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 3 {
 			ts.Fatalf("usage: healthserver VAR STATUS BODY")
 		}
 		code, err := strconv.Atoi(args[1])
 		ts.Check(err)
+		body := args[2]
+		if name, ok := strings.CutPrefix(body, "@"); ok {
+			body = ts.ReadFile(name)
+		}
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(code)
-			_, _ = io.WriteString(w, args[2])
+			_, _ = io.WriteString(w, body)
 		}))
 		ts.Defer(srv.Close)
 		ts.Setenv(args[0], srv.URL)
