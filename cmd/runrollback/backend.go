@@ -30,7 +30,7 @@ func openBackend(ctx context.Context, g globalOpts) (*backend, error) {
 			closers[i]()
 		}
 	}
-	cfg := cloudrun.Config{EmulatorHost: g.emulatorHost, OperationTimeout: g.opTimeout}
+	cfg := cloudrun.Config{Transport: g.transport, EmulatorHost: g.emulatorHost, OperationTimeout: g.opTimeout}
 	if g.local || g.emulatorHost != "" {
 		// A fake answers in microseconds and its operations take a few
 		// milliseconds (fakerun.DefaultRollout): poll often.

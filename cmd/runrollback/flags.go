@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runrollback/runrollback/internal/cloudrun"
 	"github.com/runrollback/runrollback/internal/probe"
 	"github.com/runrollback/runrollback/internal/rollback"
 )
@@ -34,6 +35,7 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print when each step starts, with a UTC timestamp on every line"},
 		&cli.BoolFlag{Name: "no-color", Usage: "no ANSI colours (also when NO_COLOR is set to anything)"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "progress as text lines on stdout, or json: one structured log object a line on stderr, for Cloud Logging"},
+		&cli.StringFlag{Name: "transport", Value: "grpc", Usage: "how to talk to the Admin API: grpc, or rest (HTTP/JSON, for networks that pass HTTPS but not gRPC; with --emulator-host, plain http) (env RUNROLLBACK_TRANSPORT)"},
 		&cli.StringFlag{Name: "operation-timeout", Value: "5m", Usage: "how long to wait for one Cloud Run operation (`DURATION`) before reporting it pending"},
 	}
 }
@@ -53,6 +55,7 @@ type globalOpts struct {
 	color        bool // ANSI colours on stdout
 	logJSON      bool
 	opTimeout    time.Duration
+	transport    cloudrun.Transport
 
 	shard        *shardOpts             // test: --shard or a Cloud Run Jobs task's part
 	shardSection *rollback.ShardSection // the part drilled, once the selection is known
@@ -84,6 +87,13 @@ func (e *env) parseGlobal(c *cli.Context, needService bool) (globalOpts, error) 
 		return g, usageError{fmt.Errorf("--operation-timeout %q: use a positive duration such as 5m", c.String("operation-timeout"))}
 	}
 	g.opTimeout = d
+	tr, from := c.String("transport"), "--transport"
+	if v := e.getenv("RUNROLLBACK_TRANSPORT"); !c.IsSet("transport") && v != "" {
+		tr, from = v, "RUNROLLBACK_TRANSPORT"
+	}
+	if g.transport, err = cloudrun.ParseTransport(tr); err != nil {
+		return g, usageError{fmt.Errorf("%s %q is not valid: use grpc or rest", from, tr)}
+	}
 	if !slices.Contains([]string{"text", "json"}, g.output) {
 		return g, usageError{fmt.Errorf("--output %q is not valid: use text or json", g.output)}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,27 @@ func TestScripts(t *testing.T) {
 	})
 }
 
+// TestScriptsREST runs every script again with RUNROLLBACK_TRANSPORT=rest:
+// the same commands, the same fake, over HTTP/JSON instead of gRPC.
+func TestScriptsREST(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the scripts run over gRPC only")
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			if err := setupFake(env); err != nil {
+				return err
+			}
+			env.Setenv("RUNROLLBACK_TRANSPORT", "rest")
+			return nil
+		},
+		Cmds:                scriptCmds,
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+	})
+}
+
 type fakeKey struct{}
 
 // scriptFake is the fake a script runs against, and its state at the start.
@@ -55,6 +77,7 @@ type scriptFake struct {
 	srv       *fakerun.Server
 	plane     *fakeapp.Plane
 	writes0   int
+	calls0    int
 	templates map[string]*runpb.RevisionTemplate
 }
 
@@ -92,6 +115,9 @@ func startFake(world fakerun.World, opts ...fakeapp.Option) (*scriptFake, error)
 		return nil, err
 	}
 	f := &scriptFake{srv: srv, plane: plane, writes0: srv.Writes(), templates: map[string]*runpb.RevisionTemplate{}}
+	for _, n := range srv.Calls() {
+		f.calls0 += n
+	}
 	for _, s := range srv.Services() {
 		f.templates[s.GetName()] = s.GetTemplate()
 	}
@@ -378,6 +404,45 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		got := renderTargets(svc.GetTrafficStatuses())
 		if matches(args[1], got) == neg {
 			ts.Fatalf("actual split of %s = %q, want %q", args[0], got, args[1])
+		}
+	},
+	// fakeproc VAR [ARGS...]: start 'runrollback fake ARGS' as a process of its
+	// own, set VAR to the HOST:PORT of the CLOUD_RUN_EMULATOR_HOST line it
+	// prints first, and stop it with SIGINT when the script ends.
+	"fakeproc": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) < 1 {
+			ts.Fatalf("usage: fakeproc VAR [ARGS...]")
+		}
+		bin, err := exec.LookPath("runrollback")
+		ts.Check(err)
+		cmd := exec.Command(bin, append([]string{"fake"}, args[1:]...)...)
+		out, err := cmd.StdoutPipe()
+		ts.Check(err)
+		ts.Check(cmd.Start())
+		ts.Defer(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+		})
+		first, err := bufio.NewReader(out).ReadString('\n')
+		host, ok := strings.CutPrefix(strings.TrimSpace(first), "CLOUD_RUN_EMULATOR_HOST=")
+		if err != nil || !ok {
+			ts.Fatalf("runrollback fake printed %q first (%v), want CLOUD_RUN_EMULATOR_HOST=HOST:PORT", first, err)
+		}
+		go func() { _, _ = io.Copy(io.Discard, out) }()
+		ts.Setenv(args[0], host)
+	},
+	// calls N: calls the fake received since the script started, of any
+	// method, over either transport.
+	"calls": func(ts *testscript.TestScript, neg bool, args []string) {
+		f := fakeOf(ts)
+		want, err := strconv.Atoi(args[0])
+		ts.Check(err)
+		got := 0
+		for _, n := range f.srv.Calls() {
+			got += n
+		}
+		if got -= f.calls0; (got == want) == neg {
+			ts.Fatalf("calls = %d, want %d", got, want)
 		}
 	},
 	// writes N: accepted writes since the script started.
