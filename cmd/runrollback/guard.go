@@ -122,10 +122,24 @@ service, 6 a report asked for could not be written.`,
 		Flags: withGlobal(append(probeFlags(),
 			restoreTimeoutFlag(),
 			&cli.BoolFlag{Name: "force", Usage: "recover even while another machine's run holds an unexpired lease (when you know it is dead)"},
+			&cli.StringFlag{Name: "services-file", Usage: "also recover the services in `FILE` (the format of test --services-file)"},
+			&cli.StringSliceFlag{Name: "label", Usage: "also recover every service in --project/--region labelled `KEY=VALUE`"},
+			shardFlag(),
 		)...),
 		Action: func(c *cli.Context) error {
-			g, po, err := e.parseServiceFlags(c)
+			g, err := e.parseGlobal(c, !c.IsSet("services-file") && !c.IsSet("label"))
 			if err != nil {
+				return err
+			}
+			po, err := parseProbe(c, g)
+			if err != nil {
+				return err
+			}
+			sel, err := parseSelection(c, g)
+			if err != nil {
+				return err
+			}
+			if g.shard, err = e.parseShard(c); err != nil {
 				return err
 			}
 			restoreTimeout, err := parseRestoreTimeout(c)
@@ -137,9 +151,16 @@ service, 6 a report asked for could not be written.`,
 				return err
 			}
 			defer be.close()
+			refs, err := sel.ResolveFrom(c.Context, be.cloud)
+			if err != nil {
+				return readError(err)
+			}
+			if refs = e.selectShard(&g, refs); len(refs) == 0 {
+				return e.finish(g, nil, emptyShardText(g))
+			}
 			var reports []*rollback.Report
 			watch := rollback.WatchFirstReads(be.cloud)
-			for _, ref := range g.refs() {
+			for _, ref := range refs {
 				m := &rollback.Metered{CloudRun: watch}
 				rc := &rollback.Recover{Cloud: m, Probe: po.prober(e, g),
 					Journal: e.journal(), Observe: e.observer(g), Calls: m.Calls, BeforeStep: e.pauseHook(), Alive: processAlive}

@@ -213,8 +213,8 @@ func TestSummarizeFleetAndEmptyShard(t *testing.T) {
 
 	empty := &rollback.ShardSection{Index: 2, Count: 3, Groups: []rollback.ShardGroup{}, SelectedServices: 2, SelectedGroups: 1}
 	s = Summarize("test", nil, rollback.ResultPass, 0, empty)
-	if !strings.Contains(s.Text, "nothing to drill") || len(s.Services) != 0 || s.Shard == nil || s.Shard.Services != 0 {
-		t.Errorf("empty shard summary = %+v, want it to say there was nothing to drill", s)
+	if !strings.Contains(s.Text, "nothing to do") || len(s.Services) != 0 || s.Shard == nil || s.Shard.Services != 0 {
+		t.Errorf("empty shard summary = %+v, want it to say there was nothing to do", s)
 	}
 }
 

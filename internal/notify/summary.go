@@ -147,9 +147,6 @@ func singleText(command string, r *rollback.Report) string {
 func fleetText(command, result string, reports []*rollback.Report, failing []ServiceSummary, shard *rollback.ShardSection) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "runrollback %s %s", command, strings.ToUpper(result))
-	if shard != nil {
-		fmt.Fprintf(&b, " (shard %d/%d)", shard.Index, shard.Count)
-	}
 	if len(reports) == 0 {
 		if shard != nil {
 			fmt.Fprintf(&b, ": %s", shard.Describe())
@@ -157,6 +154,9 @@ func fleetText(command, result string, reports []*rollback.Report, failing []Ser
 			b.WriteString(": no service")
 		}
 		return finishText(b.String(), nil)
+	}
+	if shard != nil {
+		fmt.Fprintf(&b, " (shard %d/%d)", shard.Index, shard.Count)
 	}
 	counts := map[string]int{}
 	for _, r := range reports {

@@ -183,10 +183,9 @@ func (sec *ShardSection) Describe() string {
 	head := fmt.Sprintf("shard %d/%d", sec.Index, sec.Count)
 	groups := plural(sec.SelectedGroups, "project/region group")
 	if sec.Services == 0 {
-		if sec.SelectedGroups < sec.Count {
-			return fmt.Sprintf("%s: nothing to drill: the selection's %d services are in %s, fewer than the %d parts, and each group goes whole to one part", head, sec.SelectedServices, groups, sec.Count)
-		}
-		return fmt.Sprintf("%s: nothing to drill: all %s of the selection went to other parts", head, groups)
+		// Only a part beyond the number of groups is empty: PlanShards gives
+		// each of the first groups to a part of its own.
+		return fmt.Sprintf("%s: nothing to do: the selection's %d services make %s, fewer than the %d parts (each group goes whole to one part)", head, sec.SelectedServices, groups, sec.Count)
 	}
 	var names []string
 	for _, g := range sec.Groups {

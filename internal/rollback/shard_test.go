@@ -110,8 +110,9 @@ func randomSelection(r *rand.Rand) []ServiceRef {
 // TestShardSelectProperties checks, over many random selections and shard
 // counts: the parts together are the selection, each service in exactly one
 // part; every (project, region) group lies in exactly one part; the plan does
-// not depend on the order of the selection; and no part holds more services
-// than the lightest one plus the largest group.
+// not depend on the order of the selection; a part is empty only when there
+// are fewer groups than parts; and no part holds more services than the
+// lightest one plus the largest group.
 func TestShardSelectProperties(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for iter := range 300 {
@@ -178,6 +179,15 @@ func TestShardSelectProperties(t *testing.T) {
 		if len(seen) != len(refs) || len(groupPart) != len(groupSize) {
 			t.Fatalf("iter %d: %d services and %d groups drilled, want %d and %d", iter, len(seen), len(groupPart), len(refs), len(groupSize))
 		}
+		nonEmpty := 0
+		for _, l := range loads {
+			if l > 0 {
+				nonEmpty++
+			}
+		}
+		if nonEmpty != min(n, len(groupSize)) {
+			t.Fatalf("iter %d: %d of %d parts have work with %d groups, want %d", iter, nonEmpty, n, len(groupSize), min(n, len(groupSize)))
+		}
 		if lo, hi := slices.Min(loads), slices.Max(loads); hi-lo > largest {
 			t.Fatalf("iter %d: parts hold %v services: %d more than the lightest, and the largest group has %d", iter, loads, hi-lo, largest)
 		}
@@ -230,8 +240,8 @@ func TestShardMoreThanGroups(t *testing.T) {
 		if len(got) != 0 || len(sec.Groups) != 0 || sec.Groups == nil {
 			t.Errorf("shard %d/3 = %v, groups %#v; want nothing, and an empty list", i, got, sec.Groups)
 		}
-		if d := sec.Describe(); !strings.Contains(d, "nothing to drill") || !strings.Contains(d, "1 project/region group, fewer than the 3 parts") {
-			t.Errorf("shard %d/3 Describe() = %q, want it to say there is nothing to drill and why", i, d)
+		if d := sec.Describe(); !strings.Contains(d, "nothing to do") || !strings.Contains(d, "make 1 project/region group, fewer than the 3 parts") {
+			t.Errorf("shard %d/3 Describe() = %q, want it to say there is nothing to do and why", i, d)
 		}
 	}
 }
