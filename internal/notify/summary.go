@@ -197,7 +197,7 @@ func serviceName(s rollback.ReportService) string {
 func timingFacts(r *rollback.Report) string {
 	var facts []string
 	if r.Exposure.Percent > 0 || r.Exposure.MS > 0 {
-		facts = append(facts, fmt.Sprintf("Exposure %d%% for %s", r.Exposure.Percent, dur(r.Exposure.MS)))
+		facts = append(facts, fmt.Sprintf("exposure %d%% for %s", r.Exposure.Percent, dur(r.Exposure.MS)))
 	}
 	if r.Timings.Detect > 0 {
 		facts = append(facts, "detected in "+dur(r.Timings.Detect))
@@ -211,7 +211,11 @@ func timingFacts(r *rollback.Report) string {
 	if r.Before != nil && !r.TrafficRestored && r.Result == rollback.ResultError {
 		facts = append(facts, "traffic NOT confirmed restored")
 	}
-	return strings.Join(facts, ", ")
+	out := strings.Join(facts, ", ")
+	if out != "" {
+		out = strings.ToUpper(out[:1]) + out[1:]
+	}
+	return out
 }
 
 func dur(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() }

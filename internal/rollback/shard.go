@@ -185,7 +185,7 @@ func (sec *ShardSection) Describe() string {
 	if sec.Services == 0 {
 		// Only a part beyond the number of groups is empty: PlanShards gives
 		// each of the first groups to a part of its own.
-		return fmt.Sprintf("%s: nothing to do: the selection's %d services make %s, fewer than the %d parts (each group goes whole to one part)", head, sec.SelectedServices, groups, sec.Count)
+		return fmt.Sprintf("%s: nothing to do: the selection (%s in %s) has fewer groups than the %d parts, and each group goes whole to one part", head, plural(sec.SelectedServices, "service"), groups, sec.Count)
 	}
 	var names []string
 	for _, g := range sec.Groups {

@@ -240,7 +240,7 @@ func TestShardMoreThanGroups(t *testing.T) {
 		if len(got) != 0 || len(sec.Groups) != 0 || sec.Groups == nil {
 			t.Errorf("shard %d/3 = %v, groups %#v; want nothing, and an empty list", i, got, sec.Groups)
 		}
-		if d := sec.Describe(); !strings.Contains(d, "nothing to do") || !strings.Contains(d, "make 1 project/region group, fewer than the 3 parts") {
+		if d := sec.Describe(); !strings.Contains(d, "nothing to do") || !strings.Contains(d, "the selection (2 services in 1 project/region group) has fewer groups than the 3 parts") {
 			t.Errorf("shard %d/3 Describe() = %q, want it to say there is nothing to do and why", i, d)
 		}
 	}
