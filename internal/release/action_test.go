@@ -757,6 +757,44 @@ func TestActionInstallsAndRuns(t *testing.T) {
 	}
 }
 
+// TestActionShardAndNotify: the shard input reaches --shard (a part with
+// nothing to do passes and says so), and notify_url reaches runrollback
+// through RUNROLLBACK_NOTIFY_URL: the hook gets the summary, and the URL's
+// secret path is nowhere in the step's output.
+func TestActionShardAndNotify(t *testing.T) {
+	needBash(t)
+	bin := stampedBinary(t)
+	rel := newRelease(t, bin, []string{releaseTag}, nil)
+	f := startFake(t, bin)
+	j := newJob(t, rel, f)
+	var mu sync.Mutex
+	var posts []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posts = append(posts, r.URL.Path+" "+string(b))
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	const secret = "HOOKSECRET-5e7d"
+	s := j.run(map[string]string{"command": "test", "service": "api", "shard": "1/2",
+		"notify_url": hook.URL + "/services/" + secret, "args": "--notify-on always"}, 0)
+	if !strings.Contains(s.out.String(), "PASS  test: shard 1/2: nothing to do") {
+		t.Errorf("the empty part did not say so:\n%s", s.out.String())
+	}
+	if strings.Contains(s.out.String(), secret) {
+		t.Errorf("the step's output shows the webhook's secret:\n%s", s.out.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posts) != 1 || !strings.HasPrefix(posts[0], "/services/"+secret+" ") || !strings.Contains(posts[0], `"shard":{"index":1,"count":2`) {
+		t.Errorf("the hook got %q, want one summary of shard 1/2 at its secret path", posts)
+	}
+	if _, w := f.calls(t); w != 0 {
+		t.Errorf("an empty part made %d writes", w)
+	}
+}
+
 // TestActionRefusesUnverified: a tampered archive, a checksums.txt without
 // the archive's line, or no checksums.txt at all fail the step before
 // runrollback runs: nothing installed, no API call, no outputs.
@@ -833,6 +871,8 @@ func TestActionRefusesBadInputs(t *testing.T) {
 		{map[string]string{"command": "deploy"}, `command "deploy" is not one of`},
 		{map[string]string{"command": "fake"}, `command "fake" is not one of`},
 		{map[string]string{"command": "guard", "break": "health"}, "the break input applies to test only"},
+		{map[string]string{"command": "guard", "shard": "0/2"}, "the shard input applies to test recover only"},
+		{map[string]string{"command": "recover", "notify_url": "https://hooks.example.com/x"}, "the notify_url input applies to test guard only"},
 		{map[string]string{"command": "test", "candidate_tag": "candidate"}, "the candidate_tag input applies to guard only"},
 		{map[string]string{"command": "snapshot", "health_path": "/healthz"}, "the health_path input applies to"},
 		{map[string]string{"command": "guard", "candidate_tag": "c", "restore_from": "s.json"}, "candidate_tag and restore_from both given"},

@@ -58,6 +58,8 @@ only() { # only VARIABLE INPUT COMMAND...
 only INPUT_CANDIDATE_TAG candidate_tag guard
 only INPUT_RESTORE_FROM restore_from guard rollback
 only INPUT_BREAK break test
+only INPUT_SHARD shard test recover
+only INPUT_NOTIFY_URL notify_url test guard
 only INPUT_OUT out snapshot
 only INPUT_EXPECT_VERSION expect_version test guard rollback recover status probe
 only INPUT_HEALTH_PATH health_path test guard rollback recover status probe
@@ -157,6 +159,9 @@ if [ -n "${INPUT_EXPECT_VERSION:-}" ]; then args+=(--expect-version "$INPUT_EXPE
 if [ -n "${INPUT_HEALTH_PATH:-}" ]; then args+=(--health-path "$INPUT_HEALTH_PATH"); fi
 if [ -n "${INPUT_URL:-}" ]; then args+=(--url "$INPUT_URL"); fi
 if [ -n "${INPUT_BREAK:-}" ]; then args+=(--break "$INPUT_BREAK"); fi
+if [ -n "${INPUT_SHARD:-}" ]; then args+=(--shard "$INPUT_SHARD"); fi
+# The webhook URL is a secret: through the environment, not the command line.
+if [ -n "${INPUT_NOTIFY_URL:-}" ]; then export RUNROLLBACK_NOTIFY_URL=$INPUT_NOTIFY_URL; fi
 
 # Reports (and the snapshot) go where the inputs say, by default under
 # $RUNNER_TEMP/runrollback; their paths become outputs.
