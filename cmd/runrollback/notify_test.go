@@ -248,4 +248,24 @@ func TestNotifyUnreachableKeepsExitCode(t *testing.T) {
 		t.Errorf("output shows the hook's secret:\n%s\n%s", r.stdout, r.stderr)
 	}
 	nothingLost(t, f, "api", apiTraffic, apiTraffic)
+
+	// With structured logs the warning is a WARNING log line.
+	r = runCLI(t.Context(), t, f, t.TempDir(), nil, drill, "--service", "api", "--break", "simulate", "--notify-url", url, "--notify-on", "always", "--log-format", "json")
+	wantExit(t, r, exitOK)
+	var warned bool
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var ev struct{ Severity, Step, Message string }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("stderr line %q is not JSON: %v", line, err)
+		}
+		if ev.Step == "notify" && ev.Severity == "WARNING" && strings.Contains(ev.Message, "(2 attempts)") {
+			warned = true
+		}
+		if strings.Contains(line, hookPathSecret) || strings.Contains(line, hookQuerySecret) {
+			t.Errorf("log line shows the hook's secret: %s", line)
+		}
+	}
+	if !warned {
+		t.Errorf("no WARNING log for the failed post:\n%s", r.stderr)
+	}
 }
