@@ -16,7 +16,7 @@ func fakeCommand(e *env) *cli.Command {
 		Usage: "run the fake Cloud Run (Admin API v2 + serving plane) on loopback until interrupted",
 		Description: `Prints CLOUD_RUN_EMULATOR_HOST=127.0.0.1:PORT as its first line, then the control endpoint
 and one line per service URL, and serves until SIGINT or SIGTERM. Point runrollback (or any
-Cloud Run v2 gRPC client, plaintext, no credentials) at it:
+Cloud Run v2 client, plaintext, no credentials; gRPC, or REST at http://HOST:PORT) at it:
 
     runrollback fake --addr 127.0.0.1:8681 &        # or copy the first line it prints
     export CLOUD_RUN_EMULATOR_HOST=127.0.0.1:8681
@@ -24,7 +24,7 @@ Cloud Run v2 gRPC client, plaintext, no credentials) at it:
 
 Fault injection and inspection for other processes: see fakes/README.md.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:0", Usage: "gRPC listen `HOST:PORT` (loopback)"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:0", Usage: "listen `HOST:PORT` (loopback) for gRPC and REST"},
 			&cli.StringFlag{Name: "control-addr", Value: "127.0.0.1:0", Usage: "control endpoint listen `HOST:PORT` (loopback)"},
 			&cli.StringFlag{Name: "seed", Usage: "load the world from a JSON `FILE` instead of the default world"},
 		},

@@ -456,6 +456,12 @@ func TestRESTRawHTTP(t *testing.T) {
 	}
 	wantRawError(t, "GET of a job", m, 404, "NOT_FOUND", "serves no GET")
 
+	code, m, _ = rawCall(t, srv, "GET", "/v2/"+loc+"/workerPools/w/revisions/w-00001-abc", "")
+	if code != http.StatusBadRequest {
+		t.Errorf("GET of a worker pool's revision = %d, want 400", code)
+	}
+	wantRawError(t, "GET of a worker pool's revision", m, 400, "INVALID_ARGUMENT", "Invalid revision name")
+
 	code, m, _ = rawCall(t, srv, "GET", "/v2/"+apiName+":getIamPolicy", "")
 	if code != http.StatusNotImplemented {
 		t.Errorf("GET :getIamPolicy = %d, want 501", code)
