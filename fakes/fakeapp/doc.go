@@ -25,8 +25,13 @@
 //   - 503 "Service Unavailable" when the split has no revision with traffic.
 //
 // Otherwise the chosen revision answers, and every such answer carries
-// "X-Served-By: <revision short name>". Its behaviour comes from its container
-// env, as a real app honouring the drill switch would:
+// "X-Served-By: <revision short name>". Its behaviour comes from the
+// environment its app sees ([fakerun.Route.Env]), as a real app honouring the
+// drill switch would: the env of the image its serving container's image tag
+// resolved to when the revision was created, with that image's APP_VERSION
+// (see fakerun's registry, [fakerun.Server.PushImage]), overridden by the
+// container's env; for an image the registry does not know, the container's
+// env alone. A tag moved later changes nothing for the revision.
 //
 //   - APP_VERSION is the version it reports ("0.0.0" when unset).
 //   - RUNROLLBACK_BREAK unset (or an unknown value): healthy.

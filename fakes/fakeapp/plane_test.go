@@ -192,3 +192,46 @@ func TestSeededRequireToken(t *testing.T) {
 		t.Fatalf("counts %+v", c)
 	}
 }
+
+// TestImageBehaviour: a revision answers as the image its tag resolved to when
+// it was created (APP_VERSION and the break from the image's env), the
+// container's env overriding the image's; moving the tag later changes
+// nothing for it.
+func TestImageBehaviour(t *testing.T) {
+	const (
+		good   = "us-docker.pkg.dev/local-project/app/shop:good"
+		broken = "us-docker.pkg.dev/local-project/app/shop:broken"
+		shop   = "projects/local-project/locations/us-central1/services/shop"
+	)
+	s, p := world(t, fakerun.World{
+		Images: map[string]fakerun.Image{
+			good:   {AppVersion: "1.0.0"},
+			broken: {AppVersion: "1.1.0", Env: map[string]string{fakeapp.EnvBreak: "health"}},
+		},
+		Services: []fakerun.SeedService{{Name: "shop", Revisions: []fakerun.SeedRevision{
+			{Name: "shop-00001-aaa", Image: good},
+			{Name: "shop-00002-bbb", Image: broken},
+			{Name: "shop-00003-ccc", Image: broken, Env: map[string]string{fakeapp.EnvBreak: "", fakeapp.EnvVersion: "1.1.1"}},
+		}, Traffic: []fakerun.SeedTarget{
+			{Revision: "shop-00001-aaa", Percent: 100},
+			{Revision: "shop-00002-bbb", Tag: "b"},
+			{Revision: "shop-00003-ccc", Tag: "c"},
+		}}},
+	})
+	if _, err := s.PushImage(good, fakerun.Image{AppVersion: "9.9.9"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		tag, body string
+		status    int
+	}{
+		{"", `{"status":"healthy","version":"1.0.0","revision":"shop-00001-aaa"}`, 200},
+		{"b", `{"status":"unhealthy","version":"1.1.0","revision":"shop-00002-bbb"}`, 503},
+		{"c", `{"status":"healthy","version":"1.1.1","revision":"shop-00003-ccc"}`, 200},
+	} {
+		a := get(t, serviceURL(t, s, p, shop, tt.tag)+"/api/v1/health/")
+		if a.status != tt.status || a.body != tt.body {
+			t.Errorf("tag %q: %d %q; want %d %q", tt.tag, a.status, a.body, tt.status, tt.body)
+		}
+	}
+}

@@ -42,6 +42,8 @@ var methods = []string{
 //	GET  /rollout           {"create_ms":15,"deploy_ms":15,"update_ms":5,"delete_ms":5,"wait_max_ms":0,"retention_ms":60000}
 //	POST /rollout           the same, fields left out keep their value
 //	POST /forget-operations {}
+//	GET  /images            {"images":{"repo:tag":{"digest":"sha256:…","app_version":"1.0.0","env":{...}}}}
+//	POST /images            {"image":"repo:tag","app_version":"2.0.0","env":{...},"digest":"","after_writes":0} (push: the tag moves)
 //	POST /seed              a World
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -214,6 +216,31 @@ func (s *Server) ControlHandler() http.Handler {
 		s.ForgetOperations()
 		ok(w)
 	})
+	mux.HandleFunc("GET /images", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"images": s.Images()})
+	})
+	mux.HandleFunc("POST /images", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Image       string            `json:"image"`
+			AppVersion  string            `json:"app_version"`
+			Env         map[string]string `json:"env"`
+			Digest      string            `json:"digest"`
+			AfterWrites int               `json:"after_writes"`
+		}
+		if !decode(w, r, &req) {
+			return
+		}
+		if req.Image == "" {
+			fail(w, http.StatusBadRequest, errors.New(`"image" is required: the repo:tag to push`))
+			return
+		}
+		d, err := s.PushImageAfterWrites(req.AfterWrites, req.Image, Image{Digest: req.Digest, AppVersion: req.AppVersion, Env: req.Env})
+		if err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "digest": d})
+	})
 	mux.HandleFunc("POST /seed", func(w http.ResponseWriter, r *http.Request) {
 		var world World
 		if !decode(w, r, &world) {
@@ -282,6 +309,11 @@ type controlRevision struct {
 	Image string            `json:"image"`
 	Env   map[string]string `json:"env,omitempty"`
 	Ready bool              `json:"ready"`
+	// Digest is what Image resolved to when the revision was created ("" if
+	// the registry did not know it); AppVersion is the APP_VERSION its app
+	// reports (the container's env, else the image's).
+	Digest     string `json:"digest,omitempty"`
+	AppVersion string `json:"app_version,omitempty"`
 }
 
 type controlService struct {
@@ -333,9 +365,13 @@ func (s *Server) controlState() map[string]any {
 			cs.TrafficStatuses = append(cs.TrafficStatuses, controlTarget{Revision: t.GetRevision(), Percent: t.GetPercent(), Tag: t.GetTag(), Latest: t.GetType() == typeLatest, URI: t.GetUri()})
 		}
 		for _, r := range st.sortedRevisions() {
-			cr := controlRevision{Name: shortName(r.rev.GetName()), Env: containerEnv(r.rev.GetContainers()), Ready: r.settled && r.ready}
+			cr := controlRevision{Name: shortName(r.rev.GetName()), Env: containerEnv(r.rev.GetContainers()), Ready: r.settled && r.ready,
+				AppVersion: r.env["APP_VERSION"]}
 			if cs := r.rev.GetContainers(); len(cs) > 0 {
 				cr.Image = cs[0].GetImage()
+			}
+			if i := servingContainer(r.rev.GetContainers()); i >= 0 {
+				cr.Digest = r.images[i].img.Digest
 			}
 			cs.Revisions = append(cs.Revisions, cr)
 		}

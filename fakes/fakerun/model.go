@@ -37,6 +37,10 @@ type revision struct {
 	tpl *runpb.RevisionTemplate
 	// ready says whether the revision becomes Ready once it settles.
 	ready bool
+	// images is what each container's image resolved to when the revision
+	// was created; env is what the serving container's app sees.
+	images []resolvedImage
+	env    map[string]string
 	// settled is false while the operation that created it is pending.
 	settled bool
 }
@@ -63,23 +67,6 @@ func (st *service) latestReady() string {
 		}
 	}
 	return ""
-}
-
-// revisionBreaks reports whether a revision built from tpl would fail to
-// start: a container with RUNROLLBACK_BREAK=startup, or an image whose name
-// contains "crash-on-start".
-func revisionBreaks(tpl *runpb.RevisionTemplate) bool {
-	for _, c := range tpl.GetContainers() {
-		if strings.Contains(c.GetImage(), "crash-on-start") {
-			return true
-		}
-		for _, e := range c.GetEnv() {
-			if e.GetName() == "RUNROLLBACK_BREAK" && e.GetValue() == "startup" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // notReadyMessage is Cloud Run's message for a revision that failed to start.
@@ -350,7 +337,11 @@ func (f *fake) addRevision(st *service, name string, settle bool) *revision {
 			st.ref.project, st.ref.id, name),
 	}
 	copySameNamedFields(rev, tpl)
-	r := &revision{seq: seq, rev: rev, tpl: templateKey(tpl), ready: !revisionBreaks(tpl)}
+	resolved := f.resolveContainers(tpl)
+	r := &revision{seq: seq, rev: rev, tpl: templateKey(tpl), ready: !breaks(tpl.GetContainers(), resolved), images: resolved}
+	if i := servingContainer(tpl.GetContainers()); i >= 0 {
+		r.env = runtimeEnv(tpl.GetContainers()[i], resolved[i])
+	}
 	st.revs[name] = r
 	st.revCount = max(st.revCount+1, generatedNumber(st.ref.id, name))
 	st.svc.LatestCreatedRevision = full

@@ -101,6 +101,7 @@ func (s *revisionsServer) DeleteRevision(ctx context.Context, req *runpb.DeleteR
 		return f.resultOperation(ref, proto.Clone(r.rev)), nil
 	}
 	f.writes++
+	defer f.registry.wrote() // after the write is applied
 	if op := f.failedOperation(ref, proto.Clone(r.rev), writeDelete); op != nil {
 		return op, nil
 	}

@@ -13,8 +13,14 @@ type Route struct {
 	Revision string
 	// Percent is the share of requests, 1–100.
 	Percent int32
-	// Env is the revision's container environment (plain values only).
+	// Env is the environment the revision's app sees: the env of the image
+	// its serving container resolved to when the revision was created (with
+	// the image's APP_VERSION), overridden by the container's plain env
+	// values. For an image the registry does not know, the container's env.
 	Env map[string]string
+	// Image is the serving container's image as the template gave it, and
+	// Digest what it resolved to ("" when the registry does not know it).
+	Image, Digest string
 	// Ready reports whether the revision is Ready.
 	Ready bool
 }
@@ -35,8 +41,11 @@ func (s *Server) Routes(serviceFullName, tag string) (routes []Route, ok bool) {
 	route := func(rev string, percent int32) Route {
 		r := Route{Revision: rev, Percent: percent}
 		if sr := st.revs[rev]; sr != nil {
-			r.Env = containerEnv(sr.rev.GetContainers())
+			r.Env = copyMap(sr.env)
 			r.Ready = sr.settled && sr.ready
+			if i := servingContainer(sr.rev.GetContainers()); i >= 0 {
+				r.Image, r.Digest = sr.images[i].image, sr.images[i].img.Digest
+			}
 		}
 		return r
 	}

@@ -374,6 +374,7 @@ type fake struct {
 	done    chan struct{} // closed by Close
 
 	rollout  Rollout
+	registry *registry
 	seq      int64 // orders everything created; also feeds ids and etags
 	services map[string]*service
 	ops      map[string]*operation
@@ -403,6 +404,7 @@ func newFake(c config) *fake {
 		opChanged: make(chan struct{}),
 		calls:     map[string]int{},
 		rollout:   DefaultRollout(),
+		registry:  newRegistry(),
 	}
 	if c.rollout != nil {
 		f.rollout = *c.rollout

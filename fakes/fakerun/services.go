@@ -88,6 +88,7 @@ func (f *fake) create(ref serviceRef, in *runpb.Service, validateOnly bool) (*lo
 		return f.resultOperation(ref, next), nil
 	}
 	f.writes++
+	defer f.registry.wrote() // after the write is applied
 	if op := f.failedOperation(ref, next, writeCreate); op != nil {
 		return op, nil
 	}
@@ -226,6 +227,7 @@ func (s *servicesServer) UpdateService(ctx context.Context, req *runpb.UpdateSer
 		return f.resultOperation(ref, next), nil
 	}
 	f.writes++
+	defer f.registry.wrote() // after the write is applied
 	kind := writeUpdate
 	if newRev != "" {
 		kind = writeDeploy
@@ -312,6 +314,7 @@ func (s *servicesServer) DeleteService(ctx context.Context, req *runpb.DeleteSer
 		return f.resultOperation(ref, cloneService(st.svc)), nil
 	}
 	f.writes++
+	defer f.registry.wrote() // after the write is applied
 	if op := f.failedOperation(ref, cloneService(st.svc), writeDelete); op != nil {
 		return op, nil
 	}

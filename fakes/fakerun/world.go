@@ -18,7 +18,11 @@ import (
 // World is what a Server is seeded with. Its JSON form is documented in
 // fakes/README.md.
 type World struct {
-	Services []SeedService `json:"services"`
+	// Images are added to the fake's registry before the services are
+	// seeded: an image reference with a tag (repo:tag) → the image it
+	// points to. A seeded revision whose image is listed runs that image.
+	Images   map[string]Image `json:"images,omitempty"`
+	Services []SeedService    `json:"services"`
 	// Rollout, when set, changes how long operations take (see Rollout);
 	// fields left out keep their value.
 	Rollout *SeedRollout `json:"rollout,omitempty"`
@@ -67,15 +71,22 @@ const (
 //   - api: api-00001-abc (1.0.0), api-00002-def (1.1.0), 100% pinned to api-00002-def;
 //   - web: web-00001-aaa (1.0.0), 100% LATEST;
 //   - checkout: checkout-00002-bbb (2.0.0) at 90%, checkout-00003-ccc (2.1.0) at 10% with tag "canary".
+//
+// Each revision's image, us-docker.pkg.dev/local-project/app/SERVICE:VERSION,
+// is in the registry as an image of that APP_VERSION, and the revision's env
+// sets APP_VERSION too.
 func DefaultWorld() World {
+	images := map[string]Image{}
 	rev := func(svc, name, version string) SeedRevision {
+		image := fmt.Sprintf("us-docker.pkg.dev/%s/app/%s:%s", defaultProject, svc, version)
+		images[image] = Image{AppVersion: version}
 		return SeedRevision{
 			Name:  name,
-			Image: fmt.Sprintf("us-docker.pkg.dev/%s/app/%s:%s", defaultProject, svc, version),
+			Image: image,
 			Env:   map[string]string{"APP_VERSION": version},
 		}
 	}
-	return World{Services: []SeedService{
+	return World{Images: images, Services: []SeedService{
 		{
 			Project: defaultProject, Region: defaultRegion, Name: "api",
 			Revisions: []SeedRevision{rev("api", "api-00001-abc", "1.0.0"), rev("api", "api-00002-def", "1.1.0")},
@@ -152,17 +163,25 @@ func (s *Server) Seed(w World) error {
 		}
 		rollout = r
 	}
+	// The services resolve their images against the registry with the
+	// world's images in it; on an error the registry is left as it was.
+	before := f.registry
+	f.registry = before.clone()
+	if err := seedImages(f.registry, w.Images); err != nil {
+		f.registry = before
+		return fmt.Errorf("seed images: %w", err)
+	}
 	added := map[string]*service{}
 	for i, ss := range w.Services {
 		st, err := f.seedService(ss)
+		if err == nil && (f.services[st.ref.fullName()] != nil || added[st.ref.fullName()] != nil) {
+			err = fmt.Errorf("%s already exists", st.ref.fullName())
+		}
 		if err != nil {
+			f.registry = before
 			return fmt.Errorf("seed service %d (%q): %w", i, ss.Name, err)
 		}
-		name := st.ref.fullName()
-		if f.services[name] != nil || added[name] != nil {
-			return fmt.Errorf("seed service %d: %s already exists", i, name)
-		}
-		added[name] = st
+		added[st.ref.fullName()] = st
 	}
 	for name, st := range added {
 		f.services[name] = st

@@ -144,15 +144,25 @@ func TestSeedErrors(t *testing.T) {
 func TestRoutesAndFindURL(t *testing.T) {
 	e := newEnv(t)
 	got, ok := e.srv.Routes(checkoutName, "")
+	image := func(version string) (string, string) {
+		ref := "us-docker.pkg.dev/local-project/app/checkout:" + version
+		img, ok := e.srv.ResolveImage(ref)
+		if !ok {
+			t.Fatalf("the default world's registry has no %s", ref)
+		}
+		return ref, img.Digest
+	}
+	ref2, digest2 := image("2.0.0")
+	ref21, digest21 := image("2.1.0")
 	want := []fakerun.Route{
-		{Revision: "checkout-00002-bbb", Percent: 90, Env: map[string]string{"APP_VERSION": "2.0.0"}, Ready: true},
-		{Revision: "checkout-00003-ccc", Percent: 10, Env: map[string]string{"APP_VERSION": "2.1.0"}, Ready: true},
+		{Revision: "checkout-00002-bbb", Percent: 90, Env: map[string]string{"APP_VERSION": "2.0.0"}, Ready: true, Image: ref2, Digest: digest2},
+		{Revision: "checkout-00003-ccc", Percent: 10, Env: map[string]string{"APP_VERSION": "2.1.0"}, Ready: true, Image: ref21, Digest: digest21},
 	}
 	if diff := cmp.Diff(want, got); !ok || diff != "" {
 		t.Errorf("Routes(checkout) ok=%v (-want +got):\n%s", ok, diff)
 	}
 	got, ok = e.srv.Routes(checkoutName, "canary")
-	if diff := cmp.Diff([]fakerun.Route{{Revision: "checkout-00003-ccc", Percent: 100, Env: map[string]string{"APP_VERSION": "2.1.0"}, Ready: true}}, got); !ok || diff != "" {
+	if diff := cmp.Diff([]fakerun.Route{{Revision: "checkout-00003-ccc", Percent: 100, Env: map[string]string{"APP_VERSION": "2.1.0"}, Ready: true, Image: ref21, Digest: digest21}}, got); !ok || diff != "" {
 		t.Errorf("Routes(checkout, canary) ok=%v (-want +got):\n%s", ok, diff)
 	}
 	if _, ok := e.srv.Routes(checkoutName, "nope"); ok {
