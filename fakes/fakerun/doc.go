@@ -73,6 +73,12 @@
 //     requested but traffic_statuses, observed_generation and
 //     latest_ready_revision stay on the last serving state, and
 //     terminal_condition shows the failure.
+//   - An image registry (PushImage, the world's images): a revision resolves
+//     each container's image tag when it is created and runs that image from
+//     then on, whatever the tag later points to; its app sees the image's env
+//     and APP_VERSION under the container's env. An image the registry does
+//     not know is only its name. The Revision shows the image as given
+//     (the v2 Revision has no digest field); RevisionImage tells the digest.
 //   - DeleteRevision refuses (FAILED_PRECONDITION) to delete a revision that
 //     serves traffic, is tagged, is named in the desired traffic, is the
 //     latest created revision, or is the only one.
@@ -102,8 +108,9 @@
 //
 // # Faults, seeding and inspection
 //
-// Seed and DefaultWorld set up services; Service, Revisions, Calls, Writes,
-// Routes and FindURL inspect them. FailNext, FailNextWithDetails, FailAfter
+// Seed and DefaultWorld set up services and images; Service, Revisions,
+// RevisionImage, Images, ResolveImage, Calls, Writes, Routes and FindURL
+// inspect them; PushImage and PushImageAfterWrites move image tags. FailNext, FailNextWithDetails, FailAfter
 // (fail the Nth call), LoseReply, SetLatency, HoldOperations,
 // HoldOperationsAfter (hold from the Nth write on), FailOperations and
 // BeforeWrite inject faults, counted and deterministic, never random. ControlHandler offers the same to
@@ -113,9 +120,9 @@
 //
 // IAM (the IAM RPCs answer UNIMPLEMENTED) and authentication; Jobs,
 // Executions, Tasks, Builds and worker pools; real container builds, image
-// resolution and startup (readiness comes from the env and image name
-// only); the timing of rollouts (operations finish at once, or when
-// released); regions beyond string matching, and project numbers; quotas
+// pulls and startup (readiness comes from the env, the registry's image env
+// and the image name only); real rollout durations (Rollout's delays are
+// milliseconds); regions beyond string matching, and project numbers; quotas
 // and rate limits unless injected; the v1 (Knative) API and its reserved
 // annotations on templates; show_deleted, list filters, and CancelOperation;
 // the serving plane itself (see package fakeapp).
