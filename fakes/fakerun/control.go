@@ -39,7 +39,7 @@ var methods = []string{
 //	POST /fail-operations   {"n":1,"code":"INTERNAL","message":"..."}
 //	POST /concurrent-write  {"service":"api","traffic":[...],"image":"...","env":{...},"annotations":{...}}
 //	POST /reset-faults      {}
-//	GET  /rollout           {"create_ms":15,"deploy_ms":15,"update_ms":5,"delete_ms":5,"wait_max_ms":0,"retention_ms":60000}
+//	GET  /rollout           {"create_ms":15,"deploy_ms":15,"update_ms":5,"delete_ms":5,"wait_max_ms":0,"retention_ms":60000,"ready_despite_failed_revision":false}
 //	POST /rollout           the same, fields left out keep their value
 //	POST /forget-operations {}
 //	GET  /images            {"images":{"repo:tag":{"digest":"sha256:…","app_version":"1.0.0","env":{...}}}}
@@ -432,6 +432,6 @@ func rolloutJSON(r Rollout) SeedRollout {
 	ms := func(d time.Duration) *int64 { v := d.Milliseconds(); return &v }
 	return SeedRollout{
 		CreateMS: ms(r.Create), DeployMS: ms(r.Deploy), UpdateMS: ms(r.Update), DeleteMS: ms(r.Delete),
-		WaitMaxMS: ms(r.WaitMax), RetentionMS: ms(r.Retention),
+		WaitMaxMS: ms(r.WaitMax), RetentionMS: ms(r.Retention), ReadyDespiteFailedRevision: &r.ReadyDespiteFailedRevision,
 	}
 }

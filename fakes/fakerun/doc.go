@@ -67,12 +67,17 @@
 //     create and update times.
 //   - A revision whose container has RUNROLLBACK_BREAK=startup, or whose
 //     image contains "crash-on-start", never becomes Ready. The operation
-//     that created it, and any later one whose traffic names it (or resolves
-//     LATEST to it), ends with FAILED_PRECONDITION "Revision '…' is not ready
-//     and cannot serve traffic. …"; the desired traffic is stored as
-//     requested but traffic_statuses, observed_generation and
-//     latest_ready_revision stay on the last serving state, and
-//     terminal_condition shows the failure.
+//     that created it, and any later one whose traffic names it, ends with
+//     FAILED_PRECONDITION "Revision '…' is not ready and cannot serve
+//     traffic. …"; the desired traffic is stored as requested but
+//     traffic_statuses, observed_generation and latest_ready_revision stay
+//     on the last serving state, and terminal_condition is FAILED (reason
+//     REVISION_FAILED). It stays FAILED, even after later writes that build
+//     no revision roll out, until a later revision becomes Ready
+//     (unverified: the stricter reading; Rollout.ReadyDespiteFailedRevision
+//     relaxes it).
+//   - LATEST resolves to the latest Ready revision: never to one that failed
+//     to start, nor to one whose rollout has not finished.
 //   - An image registry (PushImage, the world's images): a revision resolves
 //     each container's image tag when it is created and runs that image from
 //     then on, whatever the tag later points to; its app sees the image's env

@@ -63,13 +63,15 @@ func TestRevisionThatFailsToStart(t *testing.T) {
 	_, err = e.setTraffic(t, apiName, traffic...)
 	wantCode(t, "traffic still naming the broken revision", err, codes.FailedPrecondition, "Revision 'api-drill-1' "+notReady)
 
-	// Restoring the split succeeds and serves again.
+	// Restoring the split succeeds and serves again; the service stays not
+	// Ready while its latest created revision is the failed one (see
+	// TestReadyAfterFailedRevision).
 	restored, err := e.setTraffic(t, apiName, pin("api-00002-def", 100))
 	if err != nil {
 		t.Fatalf("restore = %v", err)
 	}
-	if restored.GetObservedGeneration() != restored.GetGeneration() || restored.GetTerminalCondition().GetState() != runpb.Condition_CONDITION_SUCCEEDED {
-		t.Errorf("after restore: observed %d of %d, terminal %v", restored.GetObservedGeneration(), restored.GetGeneration(), restored.GetTerminalCondition())
+	if restored.GetObservedGeneration() != restored.GetGeneration() || restored.GetTerminalCondition().GetState() != runpb.Condition_CONDITION_FAILED {
+		t.Errorf("after restore: observed %d of %d, terminal %v; want the generation served, Ready still FAILED", restored.GetObservedGeneration(), restored.GetGeneration(), restored.GetTerminalCondition())
 	}
 	// It is the latest created revision: Cloud Run refuses to delete it.
 	_, err = e.revs.DeleteRevision(t.Context(), &runpb.DeleteRevisionRequest{Name: apiName + "/revisions/api-drill-1"})
@@ -81,6 +83,9 @@ func TestRevisionThatFailsToStart(t *testing.T) {
 	fresh := e.mustUpdate(t, &runpb.UpdateServiceRequest{Service: &runpb.Service{Name: apiName, Template: orig}, UpdateMask: mask("template")})
 	if !strings.HasPrefix(shortName(fresh.GetLatestCreatedRevision()), "api-00004-") {
 		t.Errorf("fresh revision = %q, want api-00004-…", fresh.GetLatestCreatedRevision())
+	}
+	if fresh.GetTerminalCondition().GetState() != runpb.Condition_CONDITION_SUCCEEDED || fresh.GetLatestReadyRevision() != fresh.GetLatestCreatedRevision() {
+		t.Errorf("after the fresh revision: terminal %v, latest ready %s, created %s; want Ready", fresh.GetTerminalCondition(), fresh.GetLatestReadyRevision(), fresh.GetLatestCreatedRevision())
 	}
 	op, err := e.revs.DeleteRevision(t.Context(), &runpb.DeleteRevisionRequest{Name: apiName + "/revisions/api-drill-1"})
 	if err != nil {
@@ -103,9 +108,11 @@ func TestLatestTrackingServiceWithImageThatCrashes(t *testing.T) {
 	if r, ok := e.srv.Routes(webName, ""); !ok || len(r) != 1 || r[0].Revision != "web-00001-aaa" || !r[0].Ready {
 		t.Errorf("Routes(web) = %v, %v; want 100%% web-00001-aaa", r, ok)
 	}
-	// LATEST still resolves to the broken revision: a LATEST split fails.
-	_, err = e.setTraffic(t, webName, latest(100))
-	wantCode(t, "LATEST resolving to the broken revision", err, codes.FailedPrecondition, notReady)
+	// LATEST is the latest *ready* revision: a LATEST split serves the old one.
+	got, err = e.setTraffic(t, webName, latest(100))
+	if err != nil || len(got.GetTrafficStatuses()) != 1 || got.GetTrafficStatuses()[0].GetRevision() != "web-00001-aaa" {
+		t.Errorf("LATEST after the failed revision = %v, %v; want it to resolve to web-00001-aaa", got.GetTrafficStatuses(), err)
+	}
 	// Pinned to the good one, it serves.
 	if _, err := e.setTraffic(t, webName, pin("web-00001-aaa", 100)); err != nil {
 		t.Errorf("pin web-00001-aaa = %v", err)

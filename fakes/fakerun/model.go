@@ -426,15 +426,19 @@ func copyMap(m map[string]string) map[string]string {
 
 // rollout is what one accepted write asks Cloud Run to serve.
 type rollout struct {
-	gen           int64
-	traffic       []*runpb.TrafficTarget
-	latestCreated string // what LATEST resolves to for this rollout
-	newRev        string // revision created by the write, or ""
+	gen     int64
+	traffic []*runpb.TrafficTarget
+	newRev  string // revision created by the write, or ""
 }
 
 // reconcile settles a rollout: the new revision becomes Ready or fails, and
 // the actual split follows the desired one unless a revision it needs is not
-// Ready. It returns the failure, if any, as a status.
+// Ready. A LATEST target resolves to the latest Ready revision at that moment
+// ("Allocates instances to the Service's latest ready Revision",
+// TrafficTargetAllocationType in traffic_target.proto; v1's latestRevision
+// "uses the status.latestReadyRevisionName of the Service"): never to a
+// revision that failed to start, nor to one whose rollout has not finished.
+// It returns the failure, if any, as a status.
 func (f *fake) reconcile(st *service, ro rollout) *status.Status {
 	if r := st.revs[ro.newRev]; r != nil && !r.settled {
 		f.setRevisionConditions(st, r, true)
@@ -444,11 +448,15 @@ func (f *fake) reconcile(st *service, ro rollout) *status.Status {
 	if r := st.revs[ro.newRev]; r != nil && !r.ready {
 		broken = ro.newRev
 	}
+	latest := st.latestReady()
+	if latest == "" {
+		latest = st.latestCreated() // none is Ready: LATEST cannot be served
+	}
 	statuses := make([]*runpb.TrafficTargetStatus, 0, len(ro.traffic))
 	for _, t := range ro.traffic {
 		rev := t.GetRevision()
 		if t.GetType() == typeLatest {
-			rev = ro.latestCreated
+			rev = latest
 		}
 		if r := st.revs[rev]; broken == "" && (r == nil || !r.ready) && (t.GetPercent() > 0 || t.GetTag() != "") {
 			broken = rev
@@ -464,8 +472,7 @@ func (f *fake) reconcile(st *service, ro rollout) *status.Status {
 	if broken != "" {
 		msg := notReadyMessage(st.ref, broken)
 		st.failure = msg
-		svc.TerminalCondition = &runpb.Condition{Type: "Ready", State: runpb.Condition_CONDITION_FAILED, Message: msg,
-			LastTransitionTime: now, Severity: runpb.Condition_ERROR}
+		svc.TerminalCondition = revisionFailed(msg, now)
 		f.setServiceConditions(st, now, msg)
 		return status.New(codes.FailedPrecondition, msg)
 	}
@@ -476,8 +483,22 @@ func (f *fake) reconcile(st *service, ro rollout) *status.Status {
 		svc.LatestReadyRevision = revisionFullName(st.ref.fullName(), lr)
 	}
 	svc.TerminalCondition = &runpb.Condition{Type: "Ready", State: runpb.Condition_CONDITION_SUCCEEDED, LastTransitionTime: now}
+	if lc := st.latestCreated(); !f.rollout.ReadyDespiteFailedRevision {
+		if r := st.revs[lc]; r != nil && r.settled && !r.ready {
+			// The rollout served, but the latest created revision failed:
+			// not Ready until a later revision is (see Rollout).
+			svc.TerminalCondition = revisionFailed(notReadyMessage(st.ref, lc), now)
+		}
+	}
 	f.setServiceConditions(st, now, "")
 	return nil
+}
+
+// revisionFailed is a service's Ready condition after a revision failed.
+func revisionFailed(msg string, now *timestamppb.Timestamp) *runpb.Condition {
+	return &runpb.Condition{Type: "Ready", State: runpb.Condition_CONDITION_FAILED, Message: msg,
+		LastTransitionTime: now, Severity: runpb.Condition_ERROR,
+		Reasons: &runpb.Condition_Reason{Reason: runpb.Condition_REVISION_FAILED}}
 }
 
 // setServiceConditions sets the RoutesReady and ConfigurationsReady

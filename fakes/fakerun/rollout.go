@@ -40,6 +40,16 @@ type Rollout struct {
 	// seen. 0 keeps operations for the life of the Server. (How long Cloud
 	// Run keeps them is not documented: the fake assumes not long.)
 	Retention time.Duration
+	// ReadyDespiteFailedRevision relaxes the service's Ready condition after
+	// a revision that failed to start. By default, while the latest created
+	// revision is such a revision, terminal_condition stays FAILED (reason
+	// REVISION_FAILED) even once a later write that builds no revision has
+	// rolled out: the Service.reconciling comment of service.proto says that
+	// when reconciliation succeeds latest_ready_revision and
+	// latest_created_revision match, which they cannot then. What Cloud Run
+	// shows in that case is not verified; this is the stricter reading. Set,
+	// such a rollout shows Ready SUCCEEDED.
+	ReadyDespiteFailedRevision bool
 }
 
 // DefaultRollout is what a Server uses unless told otherwise: every write
@@ -88,6 +98,8 @@ type SeedRollout struct {
 	DeleteMS    *int64 `json:"delete_ms,omitempty"`
 	WaitMaxMS   *int64 `json:"wait_max_ms,omitempty"`
 	RetentionMS *int64 `json:"retention_ms,omitempty"`
+	// ReadyDespiteFailedRevision is Rollout.ReadyDespiteFailedRevision.
+	ReadyDespiteFailedRevision *bool `json:"ready_despite_failed_revision,omitempty"`
 }
 
 // apply returns r changed as sr says.
@@ -118,6 +130,9 @@ func (sr SeedRollout) apply(r Rollout) (Rollout, error) {
 		if err := set(f.name, f.v, f.d, f.negativeOK); err != nil {
 			return r, err
 		}
+	}
+	if sr.ReadyDespiteFailedRevision != nil {
+		r.ReadyDespiteFailedRevision = *sr.ReadyDespiteFailedRevision
 	}
 	return r, nil
 }

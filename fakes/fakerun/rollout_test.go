@@ -178,7 +178,7 @@ func TestRolloutFromWorldAndControl(t *testing.T) {
 
 	ctl := httptest.NewServer(srv.ControlHandler())
 	t.Cleanup(ctl.Close)
-	resp, err := http.Post(ctl.URL+"/rollout", "application/json", strings.NewReader(`{"update_ms":0,"retention_ms":0}`))
+	resp, err := http.Post(ctl.URL+"/rollout", "application/json", strings.NewReader(`{"update_ms":0,"retention_ms":0,"ready_despite_failed_revision":true}`))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /rollout = %v, %v", resp.Status, err)
 	}
@@ -188,9 +188,18 @@ func TestRolloutFromWorldAndControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var got map[string]int64
-	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+	var all map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&all); err != nil {
 		t.Fatal(err)
+	}
+	if all["ready_despite_failed_revision"] != true || !srv.Rollout().ReadyDespiteFailedRevision {
+		t.Errorf("GET /rollout ready_despite_failed_revision = %v; want true as posted", all["ready_despite_failed_revision"])
+	}
+	got := map[string]int64{}
+	for k, v := range all {
+		if n, ok := v.(float64); ok {
+			got[k] = int64(n)
+		}
 	}
 	def := fakerun.DefaultRollout()
 	wantJSON := map[string]int64{"create_ms": def.Create.Milliseconds(), "deploy_ms": 250, "update_ms": 0, "delete_ms": def.Delete.Milliseconds(), "wait_max_ms": -1, "retention_ms": 0}

@@ -96,7 +96,7 @@ func (f *fake) create(ref serviceRef, in *runpb.Service, validateOnly bool) (*lo
 	f.addRevision(st, newRev, false)
 	f.markReconciling(st)
 	op := f.newOperation(ref, opRollout, cloneService(st.svc))
-	op.ro = rollout{gen: 1, traffic: cloneTraffic(next.Traffic), latestCreated: newRev, newRev: newRev}
+	op.ro = rollout{gen: 1, traffic: cloneTraffic(next.Traffic), newRev: newRev}
 	f.start(op, writeCreate)
 	return proto.Clone(op.proto).(*longrunningpb.Operation), nil
 }
@@ -273,7 +273,7 @@ func (f *fake) apply(st *service, next *runpb.Service, newRev string) rollout {
 	if newRev != "" {
 		f.addRevision(st, newRev, false)
 	}
-	return rollout{gen: next.Generation, traffic: cloneTraffic(next.Traffic), latestCreated: st.latestCreated(), newRev: newRev}
+	return rollout{gen: next.Generation, traffic: cloneTraffic(next.Traffic), newRev: newRev}
 }
 
 // foreignWrite lets fn change the stored service, as another writer would,

@@ -241,7 +241,7 @@ func (f *fake) seedService(ss SeedService) (*service, error) {
 		return nil, errors.New(status.Convert(badRequest(vs)).Message())
 	}
 	f.newEtag(st)
-	if fail := f.reconcile(st, rollout{gen: 1, traffic: cloneTraffic(svc.Traffic), latestCreated: st.latestCreated()}); fail != nil {
+	if fail := f.reconcile(st, rollout{gen: 1, traffic: cloneTraffic(svc.Traffic)}); fail != nil {
 		return nil, errors.New(fail.Message())
 	}
 	return st, nil
