@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		Usage:       "prove a Cloud Run service can be rolled back, and roll it back when a deploy goes bad",
 		Writer:      stdout,
 		ErrWriter:   stderr,
+		Description: exitTable(),
 		HideVersion: true, // --version is ours: urfave/cli would take -v, which is --verbose
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "version", Usage: "print the version (module version, commit, Go version) and exit"},

@@ -27,9 +27,7 @@ the failure is detected, sends --traffic-percent of traffic to it, detects the f
 service URL, restores the exact prior split, verifies health and version, then puts the
 template back and deletes the broken revision. Interrupted, it restores first.
 
-Exit codes: 0 pass, 1 fail, 2 usage, 3 aborted safely, 4 restore not confirmed, 5 traffic back
-but something of the drill's left on the service (listed in the report's left_behind), 6 a
-report asked for could not be written.`,
+` + exitHelp("test"),
 		Flags: withGlobal(append(append(probeFlags(),
 			&cli.StringFlag{Name: "break", Value: "health", Usage: "how to break the revision: health, version, slow[:DURATION], flaky[:PERCENT], startup or simulate"},
 			&cli.StringSliceFlag{Name: "break-env", Usage: "`KEY=VALUE` injected into the broken revision (default RUNROLLBACK_BREAK=<mode>)"},

@@ -22,7 +22,9 @@ Cloud Run v2 client, plaintext, no credentials; gRPC, or REST at http://HOST:POR
     export CLOUD_RUN_EMULATOR_HOST=127.0.0.1:8681
     runrollback status --service api                # project and region default to the fake's
 
-Fault injection and inspection for other processes: see fakes/README.md.`,
+Fault injection and inspection for other processes: see fakes/README.md.
+
+` + exitHelp("fake"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:0", Usage: "listen `HOST:PORT` (loopback) for gRPC and REST"},
 			&cli.StringFlag{Name: "control-addr", Value: "127.0.0.1:0", Usage: "control endpoint listen `HOST:PORT` (loopback)"},

@@ -28,8 +28,7 @@ proven on its own tag URL; a bad revision then never reaches users:
     gcloud run deploy api --no-traffic --tag candidate ...
     exec runrollback guard --service api --candidate candidate
 
-Exit codes: 0 healthy, 1 unhealthy, 2 usage, 3 aborted safely, 4 rollback not confirmed, 5 rolled
-back but its lease left on the service, 6 a report asked for could not be written.`,
+` + exitHelp("guard"),
 		Flags: withGlobal(append(append(probeFlags(),
 			&cli.StringFlag{Name: "restore-from", Usage: "the snapshot `FILE` taken before the deploy ('runrollback snapshot --out')"},
 			&cli.StringFlag{Name: "last-good-tag", Value: "last-good", Usage: "the `TAG` that marks the last good revision"},
@@ -116,9 +115,7 @@ snapshot's traffic back, writes the template back, deletes the drill's revision 
 lease. Every action looks first, so running it again changes nothing. Someone else's change is
 never overwritten: recover stops with exit 3 and says what differs.
 
-Exit codes: 0 recovered or nothing in flight, 1 recovered but unhealthy, 2 usage, 3 stopped at
-another writer's change, 4 not confirmed, 5 recovered but something of the run's left on the
-service, 6 a report asked for could not be written.`,
+` + exitHelp("recover"),
 		Flags: withGlobal(append(probeFlags(),
 			restoreTimeoutFlag(),
 			&cli.BoolFlag{Name: "force", Usage: "recover even while another machine's run holds an unexpired lease (when you know it is dead)"},

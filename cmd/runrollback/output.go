@@ -48,12 +48,14 @@ func (e *env) progress(g globalOpts) sink {
 func (e *env) observer(g globalOpts) rollback.Observer { return e.progress(g).Event }
 
 // finish ends a command: it sets each report's exit code (unless the command
-// set one), writes the reports where asked — stdout (the JSON report with
-// --output json, else what text writes), --report, --junit, the GitHub step
-// summary, $GITHUB_OUTPUT and workflow annotations in GitHub Actions — and
-// returns the error that carries the exit code. One report is written as
-// itself, several as one fleet object. A report that cannot be written is
-// said on stderr and turns a zero exit code into exitReportLost.
+// set one) and writes the reports where asked: --report, --junit, the GitHub
+// step summary, then, with GITHUB_ACTIONS=true, $GITHUB_OUTPUT and workflow
+// annotations, and last stdout (the JSON report with --output json, else what
+// text writes). One report is written as itself, several as one fleet object.
+// A report that cannot be written is said on stderr (and, in GitHub Actions,
+// as an annotation) and turns a zero exit code into exitReportLost; what is
+// written after it (the step outputs, the JSON on stdout) carries that code.
+// It returns the error that carries the exit code.
 func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Writer) error) error {
 	e.progress(g).Close()
 	tool, ci := toolInfo(), e.ciRun()
@@ -63,37 +65,28 @@ func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Wr
 		}
 		r.Tool, r.CI = tool, ci
 	}
-	code, result := overallCode(reports)
-	if e.log != nil {
-		for _, r := range reports {
-			e.log.Result(r)
-		}
-	}
-
-	var jsonOut bytes.Buffer
-	var err error
 	if len(reports) == 1 {
 		reports[0].Shard = g.shardSection
-		err = report.JSON(&jsonOut, reports[0])
-	} else {
-		err = report.JSONFleet(&jsonOut, &report.Fleet{Schema: rollback.ReportSchema, Command: g.command,
-			Result: result, ExitCode: code, Tool: tool, CI: ci, Shard: g.shardSection, Reports: reports})
 	}
+	code, result := overallCode(reports)
+	encode := func() ([]byte, error) {
+		var b bytes.Buffer
+		if len(reports) == 1 {
+			err := report.JSON(&b, reports[0])
+			return b.Bytes(), err
+		}
+		err := report.JSONFleet(&b, &report.Fleet{Schema: rollback.ReportSchema, Command: g.command,
+			Result: result, ExitCode: code, Tool: tool, CI: ci, Shard: g.shardSection, Reports: reports})
+		return b.Bytes(), err
+	}
+	jsonOut, err := encode()
 	if err != nil {
 		return err
 	}
+
 	var lost []error
-	switch {
-	case g.output == "json":
-		_, err = e.stdout.Write(jsonOut.Bytes())
-	case text != nil:
-		err = text(e.stdout)
-	}
-	if err != nil {
-		lost = append(lost, fmt.Errorf("write stdout: %w", err))
-	}
 	if g.reportFile != "" {
-		if err := writeFile(g.reportFile, jsonOut.Bytes()); err != nil {
+		if err := writeFile(g.reportFile, jsonOut); err != nil {
 			lost = append(lost, fmt.Errorf("write --report %s: %w", g.reportFile, err))
 		}
 	}
@@ -107,13 +100,48 @@ func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Wr
 			lost = append(lost, fmt.Errorf("write --junit %s: %w", g.junitFile, err))
 		}
 	}
-	lost = append(lost, e.github(g, reports, result, code)...)
+	if err := e.stepSummary(g, reports, result); err != nil {
+		lost = append(lost, err)
+	}
+	// lose turns a pass into exitReportLost once a report is lost.
+	lose := func() {
+		if len(lost) > 0 && code == exitOK {
+			code = exitReportLost
+			if len(reports) == 1 {
+				reports[0].ExitCode = code
+			}
+			if b, err := encode(); err == nil {
+				jsonOut = b
+			}
+		}
+	}
+	lose()
+	if err := e.stepOutputs(g, reports, result, code); err != nil {
+		lost = append(lost, err)
+		lose()
+	}
+	e.annotate(g, reports, lost, code)
+
+	switch {
+	case g.output == "json":
+		_, err = e.stdout.Write(jsonOut)
+	case text != nil:
+		err = text(e.stdout)
+	}
+	if err != nil {
+		lost = append(lost, fmt.Errorf("write stdout: %w", err))
+		lose()
+	}
 	for _, err := range lost {
 		fmt.Fprintf(e.stderr, "runrollback: %s\n", oneLine(err.Error()))
 	}
-	if len(lost) > 0 && code == exitOK {
-		code = exitReportLost
+	if code == exitReportLost && len(lost) > 0 {
 		fmt.Fprintf(e.stderr, "runrollback: %s\n", report.Lost(g.command, result, code))
+	}
+	if e.log != nil {
+		for _, r := range reports {
+			e.log.Result(r)
+		}
 	}
 	e.notify(g, reports, result, code)
 	if code == exitOK {
@@ -126,43 +154,54 @@ func (e *env) finish(g globalOpts, reports []*rollback.Report, text func(w io.Wr
 	return silentError{code: code, err: errors.New(msg)}
 }
 
-// github writes what GitHub Actions reads: the step summary
-// ($GITHUB_STEP_SUMMARY, when set), and with GITHUB_ACTIONS=true the step
-// outputs ($GITHUB_OUTPUT) and one annotation per failure or warning. It
-// returns what could not be written.
-func (e *env) github(g globalOpts, reports []*rollback.Report, result string, code int) []error {
-	var lost []error
-	if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" && report.HasSummary(g.command, result) {
-		var md strings.Builder
-		for _, r := range reports {
-			md.WriteString(report.Markdown(r))
-			md.WriteString("\n")
-		}
-		if err := appendFile(path, md.String()); err != nil {
-			lost = append(lost, fmt.Errorf("write the GitHub step summary %s: %w", path, err))
+// stepSummary appends the Markdown summary of the run to
+// $GITHUB_STEP_SUMMARY, when it is set and the run has something to say.
+func (e *env) stepSummary(g globalOpts, reports []*rollback.Report, result string) error {
+	path := e.getenv("GITHUB_STEP_SUMMARY")
+	if path == "" || !report.HasSummary(g.command, result) {
+		return nil
+	}
+	var md strings.Builder
+	for _, r := range reports {
+		md.WriteString(report.Markdown(r))
+		md.WriteString("\n")
+	}
+	if err := appendFile(path, md.String()); err != nil {
+		return fmt.Errorf("write the GitHub step summary %s: %w", path, err)
+	}
+	return nil
+}
+
+// stepOutputs appends the step outputs to $GITHUB_OUTPUT, in GitHub Actions.
+func (e *env) stepOutputs(g globalOpts, reports []*rollback.Report, result string, code int) error {
+	path := e.getenv("GITHUB_OUTPUT")
+	if !e.inActions() || path == "" {
+		return nil
+	}
+	reportPath := g.reportFile
+	if reportPath != "" {
+		if abs, err := filepath.Abs(reportPath); err == nil {
+			reportPath = abs
 		}
 	}
+	text, err := report.GitHubOutputs(report.RunOutputs(reports, result, code, reportPath), report.Delimiter())
+	if err == nil {
+		err = appendFile(path, text)
+	}
+	if err != nil {
+		return fmt.Errorf("write the step outputs to $GITHUB_OUTPUT %s: %w", path, err)
+	}
+	return nil
+}
+
+// annotate writes, in GitHub Actions, one workflow annotation per failure or
+// warning of the reports, and one per report lost. Workflow commands are read
+// from stdout; with --output json, stdout is the report, so they go to
+// stderr, which the runner reads too (see docs/design.md).
+func (e *env) annotate(g globalOpts, reports []*rollback.Report, lost []error, code int) {
 	if !e.inActions() {
-		return lost
+		return
 	}
-	if path := e.getenv("GITHUB_OUTPUT"); path != "" {
-		reportPath := g.reportFile
-		if reportPath != "" {
-			if abs, err := filepath.Abs(reportPath); err == nil {
-				reportPath = abs
-			}
-		}
-		text, err := report.GitHubOutputs(report.RunOutputs(reports, result, code, reportPath), report.Delimiter())
-		if err == nil {
-			err = appendFile(path, text)
-		}
-		if err != nil {
-			lost = append(lost, fmt.Errorf("write the step outputs to $GITHUB_OUTPUT %s: %w", path, err))
-		}
-	}
-	// Workflow commands are read from stdout; with --output json, stdout is
-	// the report, so they go to stderr, which the runner reads too (see
-	// docs/design.md).
 	w := e.stdout
 	if g.output == "json" {
 		w = e.stderr
@@ -172,7 +211,9 @@ func (e *env) github(g globalOpts, reports []*rollback.Report, result string, co
 			fmt.Fprintln(w, a)
 		}
 	}
-	return lost
+	for _, err := range lost {
+		fmt.Fprintln(w, report.Annotation("error", fmt.Sprintf("runrollback %s: a report lost (exit %d)", g.command, code), err.Error()))
+	}
 }
 
 // writeFile writes a report file, replacing what was there.

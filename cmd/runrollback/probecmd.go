@@ -18,7 +18,7 @@ func probeCommand(e *env) *cli.Command {
 --health-path) until the answers prove it healthy or broken (--successes, --failures), or the
 retries after attempts that prove nothing (no connection) run out. One line per attempt.
 
-Exit codes: 0 healthy, 1 unhealthy, 2 bad input, 6 a report asked for could not be written.`,
+` + exitHelp("probe"),
 		Flags: withGlobal(probeFlags()...),
 		Action: func(c *cli.Context) error {
 			g, err := e.parseGlobal(c, false)

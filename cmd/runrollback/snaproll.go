@@ -19,7 +19,7 @@ func snapshotCommand(e *env) *cli.Command {
 'runrollback rollback --restore-from FILE' puts the exact split back. Without --out the snapshot
 goes to stdout.
 
-Exit codes: 0, 2 usage or a service that cannot be read, 6 --out or a report could not be written.`,
+` + exitHelp("snapshot"),
 		Flags: withGlobal(&cli.StringFlag{Name: "out", Usage: "write the snapshot to `FILE` (default stdout)"}),
 		Action: func(c *cli.Context) error {
 			g, err := e.parseGlobal(c, true)
@@ -91,8 +91,7 @@ func rollbackCommand(e *env) *cli.Command {
 		Description: `One traffic-only write carrying the etag just read (a concurrent change is never
 overwritten), then a probe of the service URL. A no-op when the split already matches.
 
-Exit codes: 0 rolled back and healthy, 1 written but unhealthy, 2 usage, 3 nothing changed, 4 not
-confirmed, 6 a report asked for could not be written.`,
+` + exitHelp("rollback"),
 		Flags: withGlobal(append(probeFlags(),
 			&cli.StringFlag{Name: "to", Usage: "send 100% to `REVISION` (short name, e.g. api-00001-abc)"},
 			&cli.StringFlag{Name: "last-good-tag", Value: "last-good", Usage: "without --to or --restore-from: send 100% to the revision this `TAG` names"},

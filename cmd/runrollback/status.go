@@ -15,7 +15,7 @@ func statusCommand(e *env) *cli.Command {
 		Usage: "show revisions, traffic percent, tags, ready state, and desired vs actual split",
 		Description: `Reads the service (and, with --probe, checks every serving or tagged revision); never writes.
 
-Exit codes: 0, 2 usage or a service that cannot be read, 6 a report asked for could not be written.`,
+` + exitHelp("status"),
 		Flags: withGlobal(append(probeFlags(),
 			&cli.BoolFlag{Name: "probe", Usage: "also probe the health and version of every serving or tagged revision"},
 		)...),
