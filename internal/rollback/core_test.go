@@ -642,7 +642,7 @@ func TestVerifyWhatServesAfterCleanup(t *testing.T) {
 		before := m.Service()
 		rep := newDrill(t, m).Run(t.Context(), DrillOptions{Service: before.Ref, Break: healthBreak(t), TrafficPercent: 100})
 		if rep.Result == ResultPass || len(rep.LeftBehind) != 1 || !strings.Contains(rep.LeftBehind[0], "instead of LATEST") ||
-			!strings.Contains(rep.LeftBehind[0], "now resolves to something else") || !strings.Contains(rep.Hint, "--to-latest") {
+			!strings.Contains(rep.LeftBehind[0], "now resolves to something else") || !strings.Contains(rep.Hint, "Redeploy by digest") || !strings.Contains(rep.Hint, "--to-latest") {
 			t.Fatalf("result %s, left %v, hint %q", rep.Result, rep.LeftBehind, rep.Hint)
 		}
 		if got := m.Service().Traffic.String(); got != "web-00001-aaa=100" {

@@ -642,12 +642,21 @@ func (r *drillRun) verifyServing(ctx context.Context, c *converger) string {
 	}
 	latest := c.svc.LatestReadyRevision
 	why := fmt.Sprintf("%s, built from the restored template, did not answer healthy with version %s: %s", latest, cmpOr(version, "(any)"), res.Detail)
-	if revs, lerr := r.d.Cloud.ListRevisions(ctx, r.o.Service); lerr == nil {
-		for _, rv := range revs {
-			if rv.Name == latest && rv.Image == r.snap.Template.Image && res.Version != "" && res.Version != r.snap.Version {
-				why += fmt.Sprintf("; its image %s now resolves to something else than when %s was built (a tag that moved)", rv.Image, r.snap.Revision)
-			}
-		}
+	// The fresh revision and the one that served before were built from the
+	// same template. If its image is a tag, Cloud Run resolved the tag anew
+	// for the fresh revision: a tag that moved since explains the difference.
+	// (The v2 Revision shows no digest to compare, so the answer tells.)
+	tag := r.snap.Template.Image
+	if strings.Contains(tag, "@") || c.svc.Template.Hash != r.snap.Template.Hash {
+		tag = ""
+	}
+	moved := tag != "" && res.Version != "" && r.snap.Version != "" && res.Version != r.snap.Version
+	switch {
+	case moved:
+		why += fmt.Sprintf("; it answers version %s where %s answered %s, from the same template: its image tag %s now resolves to something else than when %s was built (a tag that moved)",
+			res.Version, r.snap.Revision, r.snap.Version, tag, r.snap.Revision)
+	case tag != "":
+		why += fmt.Sprintf("; both were built from the same template, so its image tag %s may resolve to something else than when %s was built", tag, r.snap.Revision)
 	}
 	pinned := r.snap.Pinned()
 	_, perr := c.restore(ctx, func(s *Service) plan {
@@ -666,11 +675,31 @@ func (r *drillRun) verifyServing(ctx context.Context, c *converger) string {
 		return ""
 	}
 	r.left = append(r.left, fmt.Sprintf("traffic pinned to %s instead of LATEST: %s", pinned, why))
-	r.fixes = append(r.fixes, fmt.Sprintf("check %s (runrollback status --probe); to follow LATEST again: gcloud run services update-traffic %s --region %s --to-latest", latest, r.o.Service.Name, r.o.Service.Region))
+	if moved {
+		r.fixes = append(r.fixes, movedTagFix(r.o.Service, tag, r.snap.Revision, latest))
+	} else {
+		r.fixes = append(r.fixes, fmt.Sprintf("check %s (runrollback status --probe); to follow LATEST again: gcloud run services update-traffic %s --region %s --to-latest", latest, r.o.Service.Name, r.o.Service.Region))
+	}
 	return "users kept on " + pinned.String() + ": " + why
 }
 
 func cmpOr(s, otherwise string) string { return cmp.Or(s, otherwise) }
+
+// movedTagFix says how to follow LATEST again when the template's image tag
+// now builds something else than the revision users are kept on: deploy that
+// revision's image by its digest (or move the tag back) before sending users
+// to LATEST, which would otherwise serve the tag's new build.
+func movedTagFix(ref ServiceRef, tag, kept, fresh string) string {
+	repo := tag
+	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
+		repo = repo[:i]
+	}
+	return fmt.Sprintf("the image tag %s moved: %s runs what the tag now points to, %s still runs the digest it was built from. "+
+		"Redeploy by digest — gcloud run revisions describe %s --region %s --format 'value(status.imageDigest)' prints it; "+
+		"gcloud run deploy %s --region %s --image %s@sha256:… — or move the tag back, and check the new revision (runrollback status --probe); "+
+		"then follow LATEST again: gcloud run services update-traffic %s --region %s --to-latest",
+		tag, fresh, kept, kept, ref.Region, ref.Name, ref.Region, repo, ref.Name, ref.Region)
+}
 
 // after records the service as the run leaves it.
 func (r *drillRun) after(ctx context.Context) {
