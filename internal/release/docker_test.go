@@ -244,3 +244,83 @@ func TestReleaseImage(t *testing.T) {
 		}
 	}
 }
+
+// runsBinary matches a script line that runs runrollback itself.
+var runsBinary = regexp.MustCompile(`(?m)^\s*(exec\s+)?runrollback\s`)
+
+// TestDeployWorkflow checks that the example deploy workflow uses the Action
+// rather than compiling runrollback, recovers in an always() step, shows
+// candidate mode with deploy-cloudrun's no_traffic and tag, and publishes the
+// JUnit reports. (actionlint, in .ci/run, checks the Action's inputs.)
+func TestDeployWorkflow(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), ".github", "workflows", "deploy.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []struct {
+				ID   string            `yaml:"id"`
+				If   string            `yaml:"if"`
+				Uses string            `yaml:"uses"`
+				Run  string            `yaml:"run"`
+				With map[string]string `yaml:"with"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(raw, &wf); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"deploy", "drill"} {
+		job, ok := wf.Jobs[name]
+		if !ok {
+			t.Fatalf("deploy.yml has no job %s", name)
+		}
+		commands := map[string]bool{}
+		recovers, junit := false, false
+		for _, st := range job.Steps {
+			if strings.Contains(st.Run, "go install") || strings.Contains(st.Uses, "setup-go") {
+				t.Errorf("job %s compiles runrollback (%q %q): the Action installs a release", name, st.Uses, st.Run)
+			}
+			if runsBinary.MatchString(st.Run) {
+				t.Errorf("job %s runs runrollback in a run: step (%q): use the Action", name, st.Run)
+			}
+			if st.Uses == "./" {
+				commands[st.With["command"]] = true
+				if st.With["command"] == "recover" && strings.Contains(st.If, "always()") {
+					recovers = true
+				}
+			}
+			if strings.HasPrefix(st.Uses, "mikepenz/action-junit-report@") && strings.Contains(st.If, "always()") {
+				junit = true
+			}
+		}
+		if !recovers {
+			t.Errorf("job %s has no always() step running the Action with command recover", name)
+		}
+		if !junit {
+			t.Errorf("job %s does not publish the JUnit reports in an always() step", name)
+		}
+		want := map[string][]string{"deploy": {"snapshot", "guard"}, "drill": {"test"}}[name]
+		for _, c := range want {
+			if !commands[c] {
+				t.Errorf("job %s does not run the Action with command %s", name, c)
+			}
+		}
+	}
+	candidate := false
+	for _, st := range wf.Jobs["deploy"].Steps {
+		if strings.HasPrefix(st.Uses, "google-github-actions/deploy-cloudrun@") && st.With["no_traffic"] == "true" && st.With["tag"] != "" {
+			candidate = true
+		}
+	}
+	if !candidate {
+		t.Error("no deploy-cloudrun step with no_traffic: true and a tag (candidate mode)")
+	}
+	for _, pin := range []string{"google-github-actions/auth@", "google-github-actions/setup-gcloud@"} {
+		m := regexp.MustCompile(regexp.QuoteMeta(pin) + `[0-9a-f]{40} # v([0-9]+)\.`).FindStringSubmatch(string(raw))
+		if m == nil || m[1] != "3" {
+			t.Errorf("%s is not pinned by SHA at major version 3 (%v)", pin, m)
+		}
+	}
+}
