@@ -106,20 +106,95 @@
 //     values of at most 63 characters). Violations are INVALID_ARGUMENT with a
 //     field violation on service.annotations, service.labels,
 //     service.template.annotations or service.template.labels.
-//   - Operations projects/P/locations/R/operations/ID, done when returned
-//     unless HoldOperations is on, with the Service (the Revision for
-//     DeleteRevision) as metadata and response, or an error. GetOperation,
-//     ListOperations, DeleteOperation and WaitOperation work.
+//   - Operations projects/P/locations/R/operations/ID, with the Service (the
+//     Revision for DeleteRevision) as metadata and response, or an error.
+//     A write returns its operation not done; it completes after the
+//     Rollout delay for its kind of write (or when released, while
+//     HoldOperations is on), and only then does the service route by it.
+//     WaitOperation may answer before its timeout with the operation not
+//     done (by default at once); a finished operation is forgotten after
+//     Rollout.Retention (NOT_FOUND). GetOperation, ListOperations,
+//     DeleteOperation and WaitOperation work.
+//
+// # Where each behaviour comes from
+//
+// Where Cloud Run's behaviour is documented, the fake does that; where it is
+// not, it takes the stricter plausible reading and says so ("unverified").
+// fakes/README.md has the same list as a table.
+//
+//   - Tag + service name at most 46 characters: Cloud Run's refusal message,
+//     "Combined traffic tag and service name cannot exceed 46 characters" (the
+//     tag URL's host label TAG---SERVICE-HASH is a 63-character DNS label).
+//     No documentation page states it: observed, not documented.
+//   - Annotations and labels: the annotations and labels field comments of
+//     Service and RevisionTemplate (google/cloud/run/v2/service.proto,
+//     revision_template.proto): Kubernetes rules, the four reserved
+//     namespaces; labels per
+//     https://cloud.google.com/resource-manager/docs/creating-managing-labels.
+//     That client.knative.dev/user-image is accepted follows from it not being
+//     reserved there.
+//   - Asynchronous rollouts: the Service.reconciling comment (service.proto:
+//     traffic_statuses, observed_generation and latest_ready_revision keep
+//     their values until reconciliation ends) and "traffic routing
+//     adjustments are not instantaneous"
+//     (https://cloud.google.com/run/docs/rollouts-rollbacks-traffic-migration).
+//     The delays are the fake's own (milliseconds).
+//   - WaitOperation answering early: google/longrunning/operations.proto,
+//     WaitOperation: "may return the latest state before the specified
+//     timeout (including immediately)". Answering at once is the strictest
+//     reading.
+//   - Forgotten operations: unverified (how long Cloud Run keeps an operation
+//     is not documented); the stricter choice is to forget after a minute.
+//   - Image tags resolved at revision creation: "If you deploy from a
+//     container image tag, it will be resolved to a digest and the revision
+//     will always serve this particular digest"
+//     (https://cloud.google.com/artifact-registry/docs/integrate-cloud-run);
+//     force_new_revision's comment in service.proto names the case ("the
+//     image is specified by label, but the underlying image digest has
+//     changed"). The v2 Revision message has no digest field (the v1
+//     RevisionStatus.imageDigest has; the v2 ContainerStatus.image_digest is
+//     on Instance only), so the fake shows containers[].image as given.
+//     Whether Cloud Run's v2 answer rewrites it to the digest is unverified:
+//     a client must rely on neither.
+//   - LATEST is the latest Ready revision: TrafficTargetAllocationType in
+//     traffic_target.proto ("Allocates instances to the Service's latest
+//     ready Revision"), Service.traffic ("defaults to 100% traffic to the
+//     latest Ready Revision"), and v1's TrafficTarget.latestRevision ("Uses
+//     the status.latestReadyRevisionName of the Service").
+//   - Ready after a failed revision: the Service.reconciling comment (a
+//     failed reconciliation keeps the last serving state; a successful one
+//     leaves latest_ready_revision equal to latest_created_revision). That
+//     Ready stays FAILED after a later write without a revision rolls out is
+//     unverified: the stricter reading, relaxed by
+//     Rollout.ReadyDespiteFailedRevision. The not-ready message follows
+//     Cloud Run's, which points to
+//     https://cloud.google.com/run/docs/troubleshooting#container-failed-to-start.
+//   - Deletions refused: a revision cannot be deleted while it can receive
+//     traffic, is the only revision, or is the latest one
+//     (https://cloud.google.com/run/docs/managing/revisions, "Delete a
+//     revision"). A tag URL receives traffic, so a tagged revision counts;
+//     refusing a revision that only the desired traffic names is
+//     unverified: the stricter choice.
+//   - Stale etag ABORTED: the etag field comments ("May be used to detect
+//     modification conflict during updates") and google/rpc/code.proto
+//     (ABORTED when "a client-specified test-and-set fails").
+//   - Traffic validation: which splits are refused follows Cloud Run (percents
+//     summing to 100, revisions that exist, unique tags, one LATEST); that
+//     the fake refuses them at the call with INVALID_ARGUMENT and a
+//     BadRequest, and its wording, are unverified (Cloud Run may instead fail
+//     the operation, as for "Revision '…' does not exist or is deleted").
 //
 // # Faults, seeding and inspection
 //
 // Seed and DefaultWorld set up services and images; Service, Revisions,
 // RevisionImage, Images, ResolveImage, Calls, Writes, Routes and FindURL
-// inspect them; PushImage and PushImageAfterWrites move image tags. FailNext, FailNextWithDetails, FailAfter
-// (fail the Nth call), LoseReply, SetLatency, HoldOperations,
+// inspect them; PushImage and PushImageAfterWrites move image tags. WithRollout
+// and SetRollout set the operation delays. FailNext, FailNextWithDetails,
+// FailAfter (fail the Nth call), LoseReply, SetLatency, HoldOperations,
 // HoldOperationsAfter (hold from the Nth write on), FailOperations and
-// BeforeWrite inject faults, counted and deterministic, never random. ControlHandler offers the same to
-// other processes as JSON over HTTP (see fakes/README.md).
+// BeforeWrite inject faults, counted and deterministic, never random.
+// ControlHandler offers the same to other processes as JSON over HTTP (see
+// fakes/README.md).
 //
 // # What it does not model
 //
