@@ -253,37 +253,77 @@ var runsBinary = regexp.MustCompile(`(?m)^\s*(exec\s+)?runrollback\s`)
 // candidate mode with deploy-cloudrun's no_traffic and tag, and publishes the
 // JUnit reports. (actionlint, in .ci/run, checks the Action's inputs.)
 func TestDeployWorkflow(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), ".github", "workflows", "deploy.yml"))
+	raw, wf := readWorkflow(t, "deploy.yml")
+	checkUsesAction(t, "deploy.yml", wf, map[string][]string{"deploy": {"snapshot", "guard"}, "drill": {"test"}})
+	candidate := false
+	for _, st := range wf.Jobs["deploy"].Steps {
+		if strings.HasPrefix(st.Uses, "google-github-actions/deploy-cloudrun@") && st.With["no_traffic"] == "true" && st.With["tag"] != "" {
+			candidate = true
+		}
+	}
+	if !candidate {
+		t.Error("no deploy-cloudrun step with no_traffic: true and a tag (candidate mode)")
+	}
+	checkAuthPins(t, "deploy.yml", raw, "google-github-actions/auth@", "google-github-actions/setup-gcloud@")
+}
+
+// TestDrillWorkflow checks the same of the scheduled drill: each matrix part
+// runs the Action with its shard, and recovers its own part.
+func TestDrillWorkflow(t *testing.T) {
+	raw, wf := readWorkflow(t, "rollback-drill.yml")
+	checkUsesAction(t, "rollback-drill.yml", wf, map[string][]string{"drill": {"test"}})
+	for _, st := range wf.Jobs["drill"].Steps {
+		if st.Uses == "./" && !strings.Contains(st.With["shard"], "matrix.shard") && !strings.Contains(st.With["shard"], "env.SHARD") {
+			t.Errorf("rollback-drill.yml runs %s without its part's shard (%q)", st.With["command"], st.With["shard"])
+		}
+	}
+	checkAuthPins(t, "rollback-drill.yml", raw, "google-github-actions/auth@")
+}
+
+// workflow is the part of a workflow file these tests read.
+type workflow struct {
+	Jobs map[string]struct {
+		Steps []struct {
+			ID   string            `yaml:"id"`
+			If   string            `yaml:"if"`
+			Uses string            `yaml:"uses"`
+			Run  string            `yaml:"run"`
+			With map[string]string `yaml:"with"`
+		} `yaml:"steps"`
+	} `yaml:"jobs"`
+}
+
+func readWorkflow(t *testing.T, name string) ([]byte, workflow) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), ".github", "workflows", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wf struct {
-		Jobs map[string]struct {
-			Steps []struct {
-				ID   string            `yaml:"id"`
-				If   string            `yaml:"if"`
-				Uses string            `yaml:"uses"`
-				Run  string            `yaml:"run"`
-				With map[string]string `yaml:"with"`
-			} `yaml:"steps"`
-		} `yaml:"jobs"`
-	}
+	var wf workflow
 	if err := yaml.Unmarshal(raw, &wf); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"deploy", "drill"} {
+	return raw, wf
+}
+
+// checkUsesAction checks that each named job runs the Action with the given
+// commands, never compiles or runs runrollback itself, recovers and
+// publishes its JUnit reports in always() steps.
+func checkUsesAction(t *testing.T, file string, wf workflow, jobs map[string][]string) {
+	t.Helper()
+	for name, want := range jobs {
 		job, ok := wf.Jobs[name]
 		if !ok {
-			t.Fatalf("deploy.yml has no job %s", name)
+			t.Fatalf("%s has no job %s", file, name)
 		}
 		commands := map[string]bool{}
 		recovers, junit := false, false
 		for _, st := range job.Steps {
 			if strings.Contains(st.Run, "go install") || strings.Contains(st.Uses, "setup-go") {
-				t.Errorf("job %s compiles runrollback (%q %q): the Action installs a release", name, st.Uses, st.Run)
+				t.Errorf("%s: job %s compiles runrollback (%q %q): the Action installs a release", file, name, st.Uses, st.Run)
 			}
 			if runsBinary.MatchString(st.Run) {
-				t.Errorf("job %s runs runrollback in a run: step (%q): use the Action", name, st.Run)
+				t.Errorf("%s: job %s runs runrollback in a run: step (%q): use the Action", file, name, st.Run)
 			}
 			if st.Uses == "./" {
 				commands[st.With["command"]] = true
@@ -296,31 +336,27 @@ func TestDeployWorkflow(t *testing.T) {
 			}
 		}
 		if !recovers {
-			t.Errorf("job %s has no always() step running the Action with command recover", name)
+			t.Errorf("%s: job %s has no always() step running the Action with command recover", file, name)
 		}
 		if !junit {
-			t.Errorf("job %s does not publish the JUnit reports in an always() step", name)
+			t.Errorf("%s: job %s does not publish the JUnit reports in an always() step", file, name)
 		}
-		want := map[string][]string{"deploy": {"snapshot", "guard"}, "drill": {"test"}}[name]
 		for _, c := range want {
 			if !commands[c] {
-				t.Errorf("job %s does not run the Action with command %s", name, c)
+				t.Errorf("%s: job %s does not run the Action with command %s", file, name, c)
 			}
 		}
 	}
-	candidate := false
-	for _, st := range wf.Jobs["deploy"].Steps {
-		if strings.HasPrefix(st.Uses, "google-github-actions/deploy-cloudrun@") && st.With["no_traffic"] == "true" && st.With["tag"] != "" {
-			candidate = true
-		}
-	}
-	if !candidate {
-		t.Error("no deploy-cloudrun step with no_traffic: true and a tag (candidate mode)")
-	}
-	for _, pin := range []string{"google-github-actions/auth@", "google-github-actions/setup-gcloud@"} {
+}
+
+// checkAuthPins checks that the named actions are pinned by SHA at their
+// current major version.
+func checkAuthPins(t *testing.T, file string, raw []byte, pins ...string) {
+	t.Helper()
+	for _, pin := range pins {
 		m := regexp.MustCompile(regexp.QuoteMeta(pin) + `[0-9a-f]{40} # v([0-9]+)\.`).FindStringSubmatch(string(raw))
 		if m == nil || m[1] != "3" {
-			t.Errorf("%s is not pinned by SHA at major version 3 (%v)", pin, m)
+			t.Errorf("%s: %s is not pinned by SHA at major version 3 (%v)", file, pin, m)
 		}
 	}
 }
