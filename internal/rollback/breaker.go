@@ -81,6 +81,7 @@ func (r *drillRun) untemplate(ctx context.Context) (string, error) {
 	if out != Applied {
 		return "", fmt.Errorf("write the pre-drill template back: %w", err)
 	}
+	r.own = r.svc.Etag
 	if err != nil {
 		r.warn(StepDeploy, fmt.Sprintf("writing the pre-drill template back reported %v, but the service shows it", err))
 	}

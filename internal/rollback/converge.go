@@ -30,6 +30,10 @@ type converger struct {
 	// fold: release the lease in the last write that puts traffic back
 	// verbatim, rather than in a write of its own.
 	fold bool
+	// own is the etag the service had after the run's own last write, when
+	// the run knows it (a live drill; "" for recover): a service with another
+	// etag has been written by someone else since.
+	own string
 	// left lists what of the run's could not be removed from the service;
 	// fixes say how to remove it.
 	left  []string
@@ -81,10 +85,29 @@ var errChanged = errors.New("the service changed")
 // stops it.
 func (c *converger) send(ctx context.Context, fn func(etag string) (*Service, error), shows func(*Service) bool) error {
 	var first error
+	// doubt: an earlier attempt may have applied although it reported an
+	// error (a lost reply, a poll that failed): a later attempt refused as
+	// stale may be refused because of it.
+	doubt := false
 	for attempt := 0; ; attempt++ {
 		before := c.svc
 		svc, err := fn(before.Etag)
-		out, cur := settle(ctx, c.cloud, c.ref, before, svc, err, shows)
+		var out Outcome
+		var cur *Service
+		if err != nil && !doubt && refusedOnCall(err) {
+			// Cloud Run refused this very call, and no earlier attempt of ours
+			// can have applied: nothing of it is on the service, whatever the
+			// service shows now (someone else may have written the same).
+			out = NotApplied
+			if now, rerr := c.cloud.GetService(ctx, c.ref); rerr == nil {
+				cur = now
+			}
+		} else {
+			out, cur = settle(ctx, c.cloud, c.ref, before, svc, err, shows)
+		}
+		if err != nil && !refusedOnCall(err) {
+			doubt = true
+		}
 		if cur != nil {
 			c.svc = cur
 		}
@@ -93,6 +116,7 @@ func (c *converger) send(ctx context.Context, fn func(etag string) (*Service, er
 		}
 		switch {
 		case out == Applied && err == nil:
+			c.own = c.svc.Etag
 			return nil
 		case out == Applied && errors.Is(err, ErrNotReady):
 			return err // stored, but Cloud Run could not roll it out
@@ -100,7 +124,11 @@ func (c *converger) send(ctx context.Context, fn func(etag string) (*Service, er
 			// Applied without our seeing it finish (a lost reply, a poll
 			// that failed, or an earlier attempt of ours that this one's
 			// stale etag reveals): wait until it is rolled out.
-			return c.rollout(ctx, err)
+			if rerr := c.rollout(ctx, err); rerr != nil {
+				return rerr
+			}
+			c.own = c.svc.Etag
+			return nil
 		case cur != nil && cur.Etag != before.Etag:
 			return errChanged
 		case out == NotApplied && !transient(err):
@@ -304,7 +332,16 @@ func (c *converger) decideRestore(svc *Service) plan {
 		back.detail += "; lease released with it"
 	}
 	switch {
-	case cur.Equal(snap.Traffic) || cur.Equal(pinned):
+	case cur.Equal(snap.Traffic):
+		return plan{done: true}
+	case cur.Equal(pinned) && c.own != "" && svc.Etag != c.own && !c.j.left(cur):
+		// The run never wrote this split, and someone else has written since
+		// the run's last write: the pin is theirs (a LATEST-tracking service
+		// they pinned), and writing the traffic list verbatim would undo it.
+		return plan{done: true, detail: "traffic left as the other writer set it: " + cur.String(),
+			conflict: fmt.Sprintf("someone else changed the traffic of %q during the run: before %s, the run left %s, now %s (pinned by them); it was left alone, so the service no longer follows LATEST: to follow it again, gcloud run services update-traffic %s --region %s --to-latest",
+				c.ref.Name, snap.Traffic, orUnknown(c.j.Expect), cur, c.ref.Name, c.ref.Region)}
+	case cur.Equal(pinned):
 		return plan{done: true}
 	case c.j.From != nil && cur.Equal(c.j.From):
 		// An interrupted guard: finish its rollback.

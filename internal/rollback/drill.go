@@ -60,6 +60,7 @@ type drillRun struct {
 	brk      breaker
 	id       string   // the run's id, in its tag, revision, lease and journal
 	svc      *Service // as last read or written
+	own      string   // the service's etag after the drill's own last write
 	snap     Snapshot
 	broken   string // revision name
 	tag      string
@@ -302,6 +303,7 @@ func (r *drillRun) leaseWith(ctx context.Context, write func(etag string, ann ma
 	before := r.svc
 	svc, err := write(before.Etag, r.ann)
 	if err == nil {
+		r.own = svc.Etag
 		return svc, nil
 	}
 	out, cur := settle(ctx, r.d.Cloud, r.o.Service, before, svc, err, func(s *Service) bool {
@@ -315,6 +317,7 @@ func (r *drillRun) leaseWith(ctx context.Context, write func(etag string, ann ma
 	case Applied:
 		if cur != nil && !errors.Is(err, ErrNotReady) && !errors.Is(err, ErrPending) {
 			r.warn(StepDeploy, fmt.Sprintf("the deploy reported %v, but the service carries it", err))
+			r.own = cur.Etag
 			return cur, nil
 		}
 	case NotApplied:
@@ -406,13 +409,21 @@ func (r *drillRun) shift(ctx context.Context) (string, error) {
 		if cur != nil {
 			r.svc = cur
 		}
-		if out != NotApplied && r.brk.exposes() {
-			// It may have landed: count exposure from now, to be safe.
-			r.shiftAt = r.now()
+		if out == Applied && !errors.Is(err, ErrNotReady) && !errors.Is(err, ErrPending) {
+			// A lost reply, or a poll that failed: a read shows the shift
+			// landed, so the drill goes on.
+			r.warn(StepShift, fmt.Sprintf("the shift reported %v, but the service carries it", err))
+			svc, err = cur, nil
+		} else {
+			if out != NotApplied && r.brk.exposes() {
+				// It may have landed: count exposure from now, to be safe.
+				r.shiftAt = r.now()
+			}
+			return "", err
 		}
-		return "", err
 	}
 	r.svc = svc
+	r.own = svc.Etag
 	if !r.brk.exposes() {
 		return fmt.Sprintf("simulate: %d%% moved to the drill tag of the serving revision (no user impact): %s", pct, split), nil
 	}
@@ -495,7 +506,7 @@ func appendNew(list []string, s string) []string {
 // converger is the shared restore and cleanup logic, on the drill's journal and
 // its latest view of the service.
 func (r *drillRun) converger() *converger {
-	return &converger{cloud: r.d.Cloud, ref: r.o.Service, j: &r.j, svc: r.svc, rep: r.rep, fold: true,
+	return &converger{cloud: r.d.Cloud, ref: r.o.Service, j: &r.j, svc: r.svc, own: r.own, rep: r.rep, fold: true,
 		warn: func(msg string) { r.warn(StepCleanup, msg) }}
 }
 
@@ -512,7 +523,7 @@ func (r *drillRun) restore(ctx context.Context) error {
 		start := r.now()
 		detail, err := c.restoreTraffic(ctx)
 		done := r.now()
-		r.svc = c.svc
+		r.svc, r.own = c.svc, c.own
 		if err != nil {
 			r.hint = r.recoverHint()
 			return "", fmt.Errorf("%w: %w", ErrNotRestored, err)
@@ -595,7 +606,7 @@ func (r *drillRun) cleanup(ctx context.Context) error {
 		c := r.converger()
 		c.conflict = r.conflict
 		detail, err := c.cleanup(ctx, func() error { return r.forget(r.o.Service) })
-		r.svc = c.svc
+		r.svc, r.own = c.svc, c.own
 		r.left, r.fixes = append(r.left, c.left...), append(r.fixes, c.fixes...)
 		if r.conflict == "" && c.conflict != "" {
 			r.conflict = c.conflict
