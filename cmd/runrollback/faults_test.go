@@ -635,6 +635,13 @@ func writeReliability(path string, cases []faultCase, results []bool) error {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.name, c.asserts, res)
 	}
 	b.WriteString(reliabilityTail)
+	// The out-of-process battery (battery/) writes its own section at the
+	// end of the file, after its marker: keep it.
+	if old, err := os.ReadFile(path); err == nil {
+		if i := strings.Index(string(old), "<!-- out-of-process battery:"); i >= 0 {
+			b.WriteString("\n" + string(old[i:]))
+		}
+	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 

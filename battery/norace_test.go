@@ -1,0 +1,5 @@
+//go:build !race
+
+package battery
+
+const raceBuild = false
