@@ -2,6 +2,7 @@ package rollback
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -34,6 +35,9 @@ type converger struct {
 	// the run knows it (a live drill; "" for recover): a service with another
 	// etag has been written by someone else since.
 	own string
+	// bare: write traffic alone, without annotations (after Cloud Run
+	// refused a restore that carried them).
+	bare bool
 	// left lists what of the run's could not be removed from the service;
 	// fixes say how to remove it.
 	left  []string
@@ -276,11 +280,12 @@ func (c *converger) restore(ctx context.Context, decide func(cur *Service) plan)
 			c.warn(fmt.Sprintf("%q changed during the restore (generation %d now): deciding again", c.ref.Name, c.svc.Generation))
 			continue
 		}
-		if err != nil && p.annotations != nil && c.fold && !errors.Is(err, ErrPending) {
-			// The lease's release never stands between users and their
-			// restore: write the traffic alone, release later.
-			c.warn(fmt.Sprintf("the restore with the lease's release was not written (%v): writing the traffic alone", err))
-			c.fold = false
+		if err != nil && p.annotations != nil && c.fold && !c.bare && !errors.Is(err, ErrPending) {
+			// The lease's release, or the journal's note of the restore,
+			// never stands between users and their restore: write the
+			// traffic alone.
+			c.warn(fmt.Sprintf("the restore with the run's annotations was not written (%v): writing the traffic alone", err))
+			c.fold, c.bare = false, true
 			continue
 		}
 		return p, err
@@ -325,19 +330,27 @@ func (c *converger) decideRestore(svc *Service) plan {
 	pinned := snap.Pinned()
 	cur := svc.Traffic
 	back := plan{want: pinned, detail: "traffic back on the last good revision(s): " + pinned.String()}
-	if c.fold && pinned.Equal(snap.Traffic) && HasRunAnnotations(svc.Annotations) && c.someoneElses(svc) == "" {
+	switch {
+	case c.bare || !HasRunAnnotations(svc.Annotations) || c.someoneElses(svc) != "":
+	case c.fold && pinned.Equal(snap.Traffic):
 		// The traffic goes back verbatim: nothing later needs the lease
 		// (docs/design.md, "The write budget"), so it goes in this write.
 		back.annotations = WithoutRunAnnotations(svc.Annotations)
 		back.detail += "; lease released with it"
+	case !pinned.Equal(snap.Traffic):
+		// Pinned now, verbatim at cleanup: the journal on the service notes
+		// the generation this write makes, so that a pin found later can be
+		// told from one someone else made (see Journal.Restored).
+		if ann, ok := withRestored(svc, c.j.ID); ok {
+			back.annotations = ann
+		}
 	}
 	switch {
 	case cur.Equal(snap.Traffic):
 		return plan{done: true}
-	case cur.Equal(pinned) && c.own != "" && svc.Etag != c.own && !c.j.left(cur):
-		// The run never wrote this split, and someone else has written since
-		// the run's last write: the pin is theirs (a LATEST-tracking service
-		// they pinned), and writing the traffic list verbatim would undo it.
+	case cur.Equal(pinned) && !pinned.Equal(snap.Traffic) && !c.pinIsOurs(svc):
+		// The pin is someone else's (a LATEST-tracking service they pinned):
+		// writing the traffic list verbatim would undo it.
 		return plan{done: true, detail: "traffic left as the other writer set it: " + cur.String(),
 			conflict: fmt.Sprintf("someone else changed the traffic of %q during the run: before %s, the run left %s, now %s (pinned by them); it was left alone, so the service no longer follows LATEST: to follow it again, gcloud run services update-traffic %s --region %s --to-latest",
 				c.ref.Name, snap.Traffic, orUnknown(c.j.Expect), cur, c.ref.Name, c.ref.Region)}
@@ -362,6 +375,45 @@ func (c *converger) decideRestore(svc *Service) plan {
 	return plan{want: want, detail: "traffic back on the last good revision(s): " + want.String(),
 		conflict: fmt.Sprintf("someone else changed the traffic of %q during the run: before %s, the run left %s, they set %s; only the run's share was moved back: %s",
 			c.ref.Name, snap.Traffic, orUnknown(c.j.Expect), cur, want)}
+}
+
+// pinIsOurs reports whether the snapshot's split, pinned, on svc is the
+// run's own: a state the run wrote; else, in a live run, the service as the
+// run's last write left it; else the generation the run's restore noted in
+// the journal on the service. A pin the run cannot prove its own is someone
+// else's. Journals of other commands (a guard restores pinned on purpose)
+// are taken as before.
+func (c *converger) pinIsOurs(svc *Service) bool {
+	if c.j.left(svc.Traffic) {
+		return true
+	}
+	if c.own != "" {
+		return svc.Etag == c.own
+	}
+	if c.j.Command != "test" {
+		return true
+	}
+	if j, _ := journalOf(svc); j != nil && j.ID == c.j.ID && j.Restored != 0 {
+		return j.Restored == svc.Generation
+	}
+	return c.j.Restored != 0 && c.j.Restored == svc.Generation
+}
+
+// withRestored is svc's annotations with the run's journal noting that the
+// write they go with, based on svc, makes generation svc.Generation+1.
+func withRestored(svc *Service, id string) (map[string]string, bool) {
+	j, err := journalOf(svc)
+	if err != nil || j == nil || j.ID != id {
+		return nil, false
+	}
+	j.Restored = svc.Generation + 1
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, false
+	}
+	out := maps.Clone(svc.Annotations)
+	out[AnnotationJournal] = string(b)
+	return out, true
 }
 
 func orUnknown(s Split) string {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // infer works out an interrupted drill from the service's own state, for
@@ -108,5 +109,39 @@ func (rr *recoverRun) infer(ctx context.Context, id string) (*Journal, string, e
 		}
 	}
 	rr.warn(StepJournal, fmt.Sprintf("no copy of the journal could be read: recovering drill %s from the service's state; the split before it taken as %s", id, rest))
+	if rev := rr.newestBefore(ctx, broken); rev != "" && slices.ContainsFunc(rest, func(t Target) bool {
+		return t.Revision == rev && t.Tag == "" && !t.Latest && t.Percent > 0
+	}) {
+		// A drill pins LATEST before it deploys: a service that followed
+		// LATEST and one pinned to its newest revision look the same after,
+		// and only the journal said which it was.
+		rr.left = append(rr.left, fmt.Sprintf("traffic pinned to %s: no copy of the drill's journal could be read, so whether %q followed LATEST before the drill is unknown", rev, ref.Name))
+		rr.fixes = append(rr.fixes, fmt.Sprintf("if it did: gcloud run services update-traffic %s --region %s --to-latest", ref.Name, ref.Region))
+	}
 	return j, "drill " + id, nil
+}
+
+// newestBefore is the newest Ready revision, other than a drill's, created
+// before the revision broken: what LATEST resolved to when the drill began ("" when the revisions cannot be listed, or broken is
+// not among them).
+func (rr *recoverRun) newestBefore(ctx context.Context, broken string) string {
+	revs, err := rr.rc.Cloud.ListRevisions(ctx, rr.o.Service)
+	if err != nil {
+		return ""
+	}
+	i := slices.IndexFunc(revs, func(r Revision) bool { return r.Name == broken })
+	if i < 0 {
+		return ""
+	}
+	newest := ""
+	var at time.Time
+	for _, r := range revs {
+		if strings.Contains(r.Name, "-drill-") || !r.Ready || !r.CreateTime.Before(revs[i].CreateTime) {
+			continue
+		}
+		if newest == "" || r.CreateTime.After(at) {
+			newest, at = r.Name, r.CreateTime
+		}
+	}
+	return newest
 }

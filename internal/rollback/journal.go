@@ -74,6 +74,13 @@ type Journal struct {
 	// its first write: a service that shows one of them (or the snapshot's)
 	// has not been changed by anyone else, on whichever machine recover runs.
 	Plan []Split `json:"plan,omitempty"`
+	// Restored is the generation the drill's restore gave the service when
+	// it put the traffic back pinned but not yet verbatim (a LATEST-tracking
+	// service): the restore's write carries it in the journal annotation, and
+	// is etag-guarded, so the write makes exactly the next generation. A
+	// service still at it shows the drill's own pin; past it, someone else
+	// has written since, and a pin there may be theirs.
+	Restored int64 `json:"restored_generation,omitempty"`
 }
 
 // left reports whether traffic is a state the run wrote or was about to
@@ -326,7 +333,7 @@ func (f FileJournal) Load(ref ServiceRef) (*Journal, error) {
 	if f.Dir == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(f.path(ref))
+	b, err := readJournalFile(f.path(ref))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -341,6 +348,24 @@ func (f FileJournal) Load(ref ServiceRef) (*Journal, error) {
 		return nil, fmt.Errorf("read journal %s: schema %q, want %q", f.path(ref), j.Schema, JournalSchema)
 	}
 	return &j, nil
+}
+
+// MaxJournalFile bounds a local journal: one snapshot (at most
+// MaxSnapshotFile) and a few traffic lists.
+const MaxJournalFile = 2 * MaxSnapshotFile
+
+// readJournalFile reads a local journal, which runrollback writes as a
+// regular file: anything else there (a FIFO, a device, a directory) is an
+// error, and never a read that blocks or has no end.
+func readJournalFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	return ReadFileCapped(path, MaxJournalFile)
 }
 
 // Delete removes the journal of ref; a missing file is fine.

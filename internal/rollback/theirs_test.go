@@ -2,6 +2,7 @@ package rollback
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -54,4 +55,63 @@ func TestDrillShiftLostReply(t *testing.T) {
 		t.Fatalf("result %s: %s", rep.Result, rep.Error)
 	}
 	assertClean(t, m, before.Traffic, before.Template)
+}
+
+// killedDrill runs a drill of m's service and stops it dead before step, as
+// SIGKILL would: the drill's goroutine exits there without restoring or
+// cleaning up.
+func killedDrill(t *testing.T, m *memRun, step string) {
+	t.Helper()
+	d := newDrill(t, m)
+	d.Journal = FileJournal{} // the local journal stays on the dead machine
+	done := make(chan struct{})
+	d.BeforeStep = func(_ context.Context, s string) error {
+		if s == step {
+			close(done)
+			runtime.Goexit()
+		}
+		return nil
+	}
+	go d.Run(context.Background(), DrillOptions{Service: m.Service().Ref, Break: healthBreak(t), TrafficPercent: 100})
+	<-done
+}
+
+// On a LATEST-tracking service, recover from another machine tells the
+// drill's own pin (its restore noted the generation it made in the journal)
+// from a pin a person made after the drill died.
+func TestRecoverTellsTheDrillsPinFromAPersons(t *testing.T) {
+	latest := Split{{Latest: true, Percent: 100}}
+	t.Run("the drill's own restore", func(t *testing.T) {
+		m := webWorld()
+		killedDrill(t, m, StepVerify)
+		rep := (&Recover{Cloud: m, Probe: memProbe{m: m}, Journal: testJournal(t)}).Run(t.Context(), RecoverOptions{Service: m.Service().Ref, Owner: "elsewhere", Force: true})
+		if rep.Result != ResultPass {
+			t.Fatalf("result %s: %s", rep.Result, rep.Error)
+		}
+		if got := m.Service().Traffic; !got.Equal(latest) {
+			t.Errorf("traffic %s, want %s", got, latest)
+		}
+	})
+	t.Run("a person's pin", func(t *testing.T) {
+		m := webWorld()
+		killedDrill(t, m, StepDetect)
+		pin := Split{{Revision: "web-00001-aaa", Percent: 100}}
+		m.Edit(func(s *Service) { s.Traffic = pin })
+		rep := (&Recover{Cloud: m, Probe: memProbe{m: m}, Journal: testJournal(t)}).Run(t.Context(), RecoverOptions{Service: m.Service().Ref, Owner: "elsewhere", Force: true})
+		if rep.Result != ResultAborted || !strings.Contains(rep.Error, "--to-latest") {
+			t.Fatalf("result %s: %s; want aborted, with how to follow LATEST again", rep.Result, rep.Error)
+		}
+		if got := m.Service().Traffic; !got.Equal(pin) {
+			t.Errorf("traffic %s, want the person's %s", got, pin)
+		}
+	})
+	t.Run("no journal: LATEST or pinned cannot be told", func(t *testing.T) {
+		m := webWorld()
+		killedDrill(t, m, StepDetect)
+		m.Edit(func(s *Service) { delete(s.Annotations, AnnotationJournal) })
+		rep := (&Recover{Cloud: m, Probe: memProbe{m: m}, Journal: testJournal(t)}).Run(t.Context(), RecoverOptions{Service: m.Service().Ref, Owner: "elsewhere", Force: true})
+		if len(rep.LeftBehind) != 1 || !strings.Contains(rep.LeftBehind[0], "followed LATEST") || !strings.Contains(rep.Hint, "--to-latest") {
+			t.Fatalf("left behind %q, hint %q; want the unknown LATEST named, with its fix", rep.LeftBehind, rep.Hint)
+		}
+	})
 }
