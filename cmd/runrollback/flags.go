@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -216,7 +217,11 @@ func checkWritable(flag, path string) error {
 	case err == nil && st.IsDir():
 		return usageError{fmt.Errorf("%s %s is a folder: name a file in it, e.g. %s", flag, path, filepath.Join(path, "report"+extFor(flag)))}
 	case err == nil:
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		// Non-blocking: a FIFO nobody reads would hold the open forever.
+		f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if errors.Is(err, syscall.ENXIO) {
+			return usageError{fmt.Errorf("%s %s cannot be written: it is a FIFO that no process has open for reading", flag, path)}
+		}
 		if err != nil {
 			return usageError{fmt.Errorf("%s %s cannot be written: %w", flag, path, errors.Unwrap(err))}
 		}

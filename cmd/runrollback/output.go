@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/runrollback/runrollback/internal/report"
 	"github.com/runrollback/runrollback/internal/rollback"
@@ -216,9 +218,24 @@ func (e *env) annotate(g globalOpts, reports []*rollback.Report, lost []error, c
 	}
 }
 
-// writeFile writes a report file, replacing what was there.
-func writeFile(path string, b []byte) error {
-	return os.WriteFile(path, b, 0o644)
+// writeFile writes a report file, replacing what was there. A FIFO or a
+// device is written without truncating, and for rollback.PipeTimeout at most:
+// a reader that went away never holds the run up.
+func writeFile(path string, b []byte) error { return writeFileMode(path, b, 0o644) }
+
+// writeFileMode is writeFile, creating a new file with perm.
+func writeFileMode(path string, b []byte, perm os.FileMode) error {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().IsRegular() {
+		return os.WriteFile(path, b, perm)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	_ = f.SetWriteDeadline(time.Now().Add(rollback.PipeTimeout)) // not every device can have one
+	_, err = f.Write(b)
+	return errors.Join(err, f.Close())
 }
 
 func appendFile(path, text string) error {

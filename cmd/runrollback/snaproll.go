@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -59,7 +58,7 @@ goes to stdout.
 				return e.finish(g, []*rollback.Report{rep}, nil)
 			}
 			rep.Snapshot.File = out
-			if err := os.WriteFile(out, b, 0o600); err != nil {
+			if err := writeFileMode(out, b, 0o600); err != nil {
 				rep.Result, rep.ExitCode = rollback.ResultFail, exitReportLost
 				rep.Error = "write --out " + out + ": " + err.Error()
 				rep.Hint = "nothing was changed on the service; check the path and run the snapshot again"

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
@@ -115,11 +116,18 @@ const MaxWorldBytes = 8 << 20
 // LoadWorld reads a World from a JSON file of at most MaxWorldBytes. Unknown
 // fields are an error.
 func LoadWorld(path string) (World, error) {
-	f, err := os.Open(path)
+	// Non-blocking: a FIFO nobody writes to would hold the open forever; it
+	// reads as empty instead. Reads from anything but a regular file get 10 s.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return World{}, fmt.Errorf("load world: %w", err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return World{}, fmt.Errorf("load world: %s is a directory", path)
+	} else if err == nil && !st.Mode().IsRegular() {
+		_ = f.SetReadDeadline(time.Now().Add(10 * time.Second))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxWorldBytes+1))
 	if err != nil {
 		return World{}, fmt.Errorf("load world %s: %w", path, err)

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -209,19 +211,25 @@ const (
 // ErrTooLarge is returned by ReadFileCapped for a file over its cap.
 var ErrTooLarge = errors.New("file too large")
 
+// PipeTimeout bounds how long a read from, or a write to, a pipe or a device
+// named as a file may wait: a FIFO that nobody writes to (or reads from)
+// never holds a run up for longer.
+const PipeTimeout = 10 * time.Second
+
 // ReadFileCapped reads the file at path, but never more than max+1 bytes: a
 // file longer than max bytes (or endless, like /dev/zero) is ErrTooLarge.
-// Pipes and process substitutions are read like files.
+// Pipes and process substitutions are read like files, for PipeTimeout at
+// most; a FIFO nobody writes to reads as empty instead of blocking the open.
 func ReadFileCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", path)
-	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("%s: nothing more to read within %s (a pipe nobody writes to?)", path, PipeTimeout)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +237,28 @@ func ReadFileCapped(path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: more than %s", ErrTooLarge, sizeText(max))
 	}
 	return b, nil
+}
+
+// openInput opens path for reading without blocking on a FIFO that has no
+// writer (open(2) would wait for one), refuses a directory, and bounds reads
+// from anything but a regular file by PipeTimeout.
+func openInput(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, err
+	case st.IsDir():
+		f.Close()
+		return nil, fmt.Errorf("%s is a directory", path)
+	case !st.Mode().IsRegular():
+		_ = f.SetReadDeadline(time.Now().Add(PipeTimeout)) // not every device can have one
+	}
+	return f, nil
 }
 
 func sizeText(n int64) string {
