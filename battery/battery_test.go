@@ -63,6 +63,14 @@ func families() []family {
 		sigkillInWrite(),
 		concurrentWriter(),
 		lostReply(),
+		stalled(),
+		twoAtOnce(),
+		storms(),
+		recoverAfterPerson(),
+		corruptJournals(),
+		guardRace(),
+		hostileFiles(),
+		tagMoved(),
 	}
 }
 

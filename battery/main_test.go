@@ -341,6 +341,9 @@ func (f *fake) start(m machine, extraEnv []string, args ...string) *proc {
 			_ = cmd.Process.Kill()
 			<-p.done
 		}
+		if testing.Verbose() && os.Getenv("BATTERY_LOG") != "" {
+			f.t.Logf("runrollback %s (machine %s): exit %d\n%s", strings.Join(args, " "), m.name, p.code, p.output())
+		}
 	})
 	return p
 }

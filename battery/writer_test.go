@@ -2,6 +2,7 @@ package battery
 
 import (
 	"strings"
+	"time"
 
 	runapi "google.golang.org/api/run/v2"
 )
@@ -25,6 +26,26 @@ func (f *fake) patchNoWait(svc string, change func(s *runapi.GoogleCloudRunV2Ser
 	return op
 }
 
+// patch is patchNoWait, then waits for the operation.
+func (f *fake) patch(svc string, change func(s *runapi.GoogleCloudRunV2Service)) {
+	f.t.Helper()
+	op := f.patchNoWait(svc, change)
+	var err error
+	deadline := time.Now().Add(30 * time.Second)
+	for !op.Done {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("writer: operation %s never finished", op.Name)
+		}
+		time.Sleep(5 * time.Millisecond)
+		if op, err = f.judge.Projects.Locations.Operations.Get(op.Name).Do(); err != nil {
+			f.t.Fatalf("writer: get operation: %v", err)
+		}
+	}
+	if op.Error != nil {
+		f.t.Fatalf("writer: patch %s failed: %s", svc, op.Error.Message)
+	}
+}
+
 // tt is a traffic target: "rev=pct", "rev=pct@tag", "LATEST=pct".
 func tt(spec ...string) []*runapi.GoogleCloudRunV2TrafficTarget {
 	var out []*runapi.GoogleCloudRunV2TrafficTarget
@@ -41,4 +62,21 @@ func tt(spec ...string) []*runapi.GoogleCloudRunV2TrafficTarget {
 		out = append(out, t)
 	}
 	return out
+}
+
+// setTraffic is a 'gcloud run services update-traffic'.
+func (f *fake) setTraffic(svc string, spec ...string) {
+	f.patch(svc, func(s *runapi.GoogleCloudRunV2Service) {
+		s.Traffic = tt(spec...)
+	})
+}
+
+// setAnnotation is someone's edit of one annotation (the rest kept).
+func (f *fake) setAnnotation(svc, key, value string) {
+	f.patch(svc, func(s *runapi.GoogleCloudRunV2Service) {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[key] = value
+	})
 }
