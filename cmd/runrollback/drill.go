@@ -22,10 +22,12 @@ func testCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "test",
 		Usage: "run the rollback drill: deploy a broken revision, detect it, restore, verify",
-		Description: `Deploys a deliberately broken revision at 0% (tagged drill-<id>), probes its tag URL until
-the failure is detected, sends --traffic-percent of traffic to it, detects the failure on the
-service URL, restores the exact prior split, verifies health and version, then puts the
-template back and deletes the broken revision. Interrupted, it restores first.
+		Description: `Steps: preflight, lease, deploy (a deliberately broken revision at 0%, tagged drill-<id>),
+template (the pre-drill template written back at once: it carries the break for one write),
+detect-tag (its tag URL probed until the failure shows), shift (--traffic-percent to it),
+detect (on the service URL), restore (the exact prior split), verify (health and version),
+cleanup (the broken revision deleted, the lease released). Interrupted, it restores first;
+template, restore, verify and cleanup keep going through API errors for --restore-timeout.
 
 ` + exitHelp("test"),
 		Flags: withGlobal(append(append(probeFlags(),
