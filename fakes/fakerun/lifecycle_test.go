@@ -373,3 +373,24 @@ func TestListRevisionsAcrossAndPaging(t *testing.T) {
 	_, err = raw.ListRevisions(t.Context(), &runpb.ListRevisionsRequest{Parent: loc + "/services/nope"})
 	wantCode(t, "ListRevisions(nope)", err, codes.NotFound)
 }
+
+// A rollout and a revision's deletion both held: once released, the service
+// is no longer reconciling (only a pending rollout shows it so).
+func TestHeldRolloutAndDeletion(t *testing.T) {
+	e := newEnv(t)
+	e.srv.HoldOperations(true)
+	if _, err := e.svcs.UpdateService(t.Context(), &runpb.UpdateServiceRequest{
+		Service:    &runpb.Service{Name: apiName, Traffic: []*runpb.TrafficTarget{{Type: typeRevision, Revision: "api-00002-def", Percent: 100}}},
+		UpdateMask: mask("traffic"),
+	}); err != nil {
+		t.Fatalf("UpdateService = %v", err)
+	}
+	if _, err := e.revs.DeleteRevision(t.Context(), &runpb.DeleteRevisionRequest{Name: apiName + "/revisions/api-00001-abc"}); err != nil {
+		t.Fatalf("DeleteRevision = %v", err)
+	}
+	e.srv.HoldOperations(false)
+	e.srv.ReleaseOperations()
+	if svc := e.get(t, apiName); svc.GetReconciling() {
+		t.Errorf("after release: reconciling %v, generation %d, observed %d; want not reconciling", svc.GetReconciling(), svc.GetGeneration(), svc.GetObservedGeneration())
+	}
+}

@@ -117,9 +117,12 @@ func (f *fake) completeAll() {
 	}
 }
 
-func (f *fake) hasPending(fullName string) bool {
+// hasPendingRollout reports whether a rollout of the service is still
+// pending: only rollouts show a service reconciling (a revision's deletion
+// pending does not).
+func (f *fake) hasPendingRollout(fullName string) bool {
 	for _, op := range f.pending {
-		if op.service == fullName {
+		if op.service == fullName && op.kind == opRollout {
 			return true
 		}
 	}
@@ -142,7 +145,7 @@ func (f *fake) complete(op *operation) {
 			break
 		}
 		fail = f.reconcile(st, op.ro)
-		if f.hasPending(op.service) {
+		if f.hasPendingRollout(op.service) {
 			f.markReconciling(st)
 		} else {
 			st.svc.Reconciling = false
