@@ -72,6 +72,7 @@ func families() []family {
 		twoAtOnce(),
 		storms(),
 		recoverAfterPerson(),
+		recoverRace(),
 		corruptJournals(),
 		guardRace(),
 		hostileFiles(),

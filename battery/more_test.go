@@ -234,3 +234,55 @@ func lostReplyOthers() family {
 	}
 	return fam
 }
+
+// recoverRace: a person's split lands just before each write of recover
+// (of a drill killed with users on its revision).
+func recoverRace() family {
+	fam := family{section: "Recover", id: "recover-race", name: "another writer's split just before each write of recover",
+		over: "api, web, checkout × writes 1–3", na: "recover makes fewer writes",
+		asserts: "their split stands (exit 3 with the difference), or recover finished first and theirs came after (exit 0 or 3); never their split overwritten; nothing of the drill's is left"}
+	for _, svc := range services {
+		for j := 1; j <= 3; j++ {
+			fam.variants = append(fam.variants, variant{fmt.Sprintf("%s/write%d", svc, j), func(t *testing.T) {
+				setup := func(f *fake) machine { return f.killAt(svc, "detect") }
+				recov := func(f *fake, a machine) *proc { return f.start(a, nil, recoverArgs(svc)...) }
+				if j > writesOf(t, "recover/"+svc, setup, recov) {
+					t.Skip("recover makes no such write")
+				}
+				f := startFake(t)
+				a := setup(f)
+				var updates0 int
+				noop := false
+				p := f.atWrite(j, svc, func() *proc { return recov(f, a) }, func() {
+					// Their split equal to the one there changes nothing.
+					noop = strings.Join(specOf(f.read(svc).traffic), ",") == strings.Join(theirSplit[svc], ",")
+					updates0 = f.calls().Calls["UpdateService"]
+					f.post("/concurrent-write", map[string]any{"service": svc, "traffic": seedTargets(theirSplit[svc]...)})
+				})
+				p.wait()
+				fired := f.calls().Calls["UpdateService"] > updates0
+				f.post("/reset-faults", struct{}{})
+				if !fired {
+					t.Skip("the write was a deletion: no UpdateService to race")
+				}
+				after := f.read(svc)
+				if noop {
+					p.expectCode(0)
+					if o := after.ours(); len(o) > 0 {
+						t.Errorf("left of the drill's: %v", o)
+					}
+					return
+				}
+				p.expectCode(0, 3)
+				if got := specOf(after.traffic); strings.Join(got, ",") != strings.Join(theirSplit[svc], ",") {
+					t.Errorf("their split %v was overwritten: now %v (exit %d)\n%s", theirSplit[svc], got, p.code, p.output())
+				}
+				if o := after.ours(); len(o) > 0 {
+					t.Errorf("left of the drill's (exit %d): %v\n%s", p.code, o, p.output())
+				}
+				f.checkServing(after)
+			}})
+		}
+	}
+	return fam
+}
