@@ -474,7 +474,7 @@ func (c *converger) cleanup(ctx context.Context, forget func() error) (string, e
 	if other == nil {
 		c.findBreaks(ctx)
 	}
-	if d := c.deleteBroken(ctx); d != "" {
+	if d := c.deleteBroken(withReserve(ctx)); d != "" {
 		done = append(done, d)
 	}
 	d, err = c.release(ctx, forget)
@@ -580,6 +580,20 @@ func (c *converger) findBreaks(ctx context.Context) {
 		}
 		c.leaveFix(fmt.Sprintf("the break (%s) in revision %s, deployed by someone else from the drill's template, serving %d%%", c.j.Mark, r.Name, pct), fix)
 	}
+}
+
+// withReserve is ctx, ending a quarter of its remaining budget early (at
+// most 30 s): retrying a deletion Cloud Run keeps refusing never takes the
+// budget the release of the lease, after it, needs.
+func withReserve(ctx context.Context) context.Context {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx
+	}
+	reserve := min(time.Until(dl)/4, 30*time.Second)
+	rctx, cancel := context.WithDeadline(ctx, dl.Add(-reserve))
+	context.AfterFunc(rctx, cancel)
+	return rctx
 }
 
 // deleteBroken deletes the run's broken revision when nothing routes to it,

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Someone pins a LATEST-tracking service to its revision while a drill runs,
@@ -114,4 +115,35 @@ func TestRecoverTellsTheDrillsPinFromAPersons(t *testing.T) {
 			t.Fatalf("left behind %q, hint %q; want the unknown LATEST named, with its fix", rep.LeftBehind, rep.Hint)
 		}
 	})
+}
+
+// A deletion Cloud Run keeps refusing (UNAVAILABLE) never uses up the budget
+// the lease's release after it needs: users are back, the revision is left
+// behind, and the restore is not reported unconfirmed.
+func TestEndlessDeletionLeavesTheReleaseItsBudget(t *testing.T) {
+	m := webWorld()
+	before := m.Service()
+	for range 100000 {
+		m.fail["DeleteRevision"] = append(m.fail["DeleteRevision"], ErrUnavailable)
+	}
+	d := newDrill(t, m)
+	d.Cloud = deadlineCloud{m}
+	rep := d.Run(t.Context(), DrillOptions{Service: before.Ref, Break: healthBreak(t), TrafficPercent: 100, RestoreTimeout: 400 * time.Millisecond})
+	if len(rep.LeftBehind) != 1 || !strings.Contains(rep.LeftBehind[0], "web-drill-abc123") || strings.Contains(rep.Error, "not confirmed") {
+		t.Fatalf("left behind %q, error %q; want the revision left and the restore confirmed", rep.LeftBehind, rep.Error)
+	}
+	if got := m.Service(); !got.Traffic.Equal(before.Traffic) || HasRunAnnotations(got.Annotations) {
+		t.Errorf("traffic %s, annotations %v", got.Traffic, got.Annotations)
+	}
+}
+
+// deadlineCloud is memRun whose reads fail once their context is done, as
+// the real API's do.
+type deadlineCloud struct{ *memRun }
+
+func (c deadlineCloud) GetService(ctx context.Context, ref ServiceRef) (*Service, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.memRun.GetService(ctx, ref)
 }
