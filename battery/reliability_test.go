@@ -39,6 +39,13 @@ func checkReliability(t *testing.T, fams []family) {
 	if ran != total {
 		return
 	}
+	seen := map[string]bool{}
+	for i, fam := range fams {
+		if seen[fam.section] && fams[i-1].section != fam.section {
+			t.Errorf("family %q of section %s is not beside the others of its section in families()", fam.name, fam.section)
+		}
+		seen[fam.section] = true
+	}
 	section := renderSection(fams)
 	b, err := os.ReadFile(reliabilityPath)
 	if err != nil {
