@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -68,9 +67,7 @@ func (c *CLI) Run(ctx context.Context, env map[string]string, args ...string) (R
 	}
 	if ps := cmd.ProcessState; ps != nil {
 		r.User, r.Sys = ps.UserTime(), ps.SystemTime()
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSS = int64(ru.Maxrss) * 1024 // Linux: kilobytes
-		}
+		r.MaxRSS = maxRSS(ps)
 	}
 	return r, nil
 }
