@@ -205,9 +205,16 @@ func lostReply() family {
 		over: "api, web, checkout × writes 1–6 × 3 codes", na: "the drill makes fewer writes",
 		found:   "a lost INTERNAL reply on the shift (write 3) aborted the drill (exit 3) although a read showed the shift had landed. Fixed: the shift, like every other write, is settled by a read and the drill goes on.",
 		asserts: "settled by a read: exit 0, the service as it was"}
+	lostReplyVariants(&fam, nil, "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL")
+	return fam
+}
+
+// lostReplyVariants adds, for each service, write and code, a drill whose
+// write applies but whose reply is lost; the run gets extraEnv.
+func lostReplyVariants(fam *family, extraEnv []string, codes ...string) {
 	for _, svc := range services {
 		for j := 1; j <= maxWrites; j++ {
-			for _, code := range []string{"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL"} {
+			for _, code := range codes {
 				fam.variants = append(fam.variants, variant{fmt.Sprintf("%s/write%d/%s", svc, j, code), func(t *testing.T) {
 					sh := drillShape(t, svc)
 					if j > sh.writes {
@@ -220,7 +227,7 @@ func lostReply() family {
 					f := startFake(t)
 					before := f.read(svc)
 					p := f.atWrite(j, svc, func() *proc {
-						return f.start(f.machine("a"), nil, drillArgs(svc)...)
+						return f.start(f.machine("a"), extraEnv, drillArgs(svc)...)
 					}, func() {
 						f.post("/lose-reply", map[string]any{"method": method, "code": code})
 					})
@@ -231,5 +238,4 @@ func lostReply() family {
 			}
 		}
 	}
-	return fam
 }

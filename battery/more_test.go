@@ -18,32 +18,7 @@ func lostReplyREST() family {
 	fam := family{section: "Lost replies", id: "lost-reply-rest", name: "a reply lost after the write applied, at each write, over --transport rest",
 		over: "api, web, checkout × writes 1–6 × UNAVAILABLE, INTERNAL", na: "the drill makes fewer writes",
 		asserts: "settled by a read: exit 0, the service as it was"}
-	for _, svc := range services {
-		for j := 1; j <= maxWrites; j++ {
-			for _, code := range []string{"UNAVAILABLE", "INTERNAL"} {
-				fam.variants = append(fam.variants, variant{fmt.Sprintf("%s/write%d/%s", svc, j, code), func(t *testing.T) {
-					sh := drillShape(t, svc)
-					if j > sh.writes {
-						t.Skip("the drill makes no such write")
-					}
-					method := "UpdateService"
-					if j > sh.updates {
-						method = "DeleteRevision"
-					}
-					f := startFake(t)
-					before := f.read(svc)
-					p := f.atWrite(j, svc, func() *proc {
-						return f.start(f.machine("a"), restTransport, drillArgs(svc)...)
-					}, func() {
-						f.post("/lose-reply", map[string]any{"method": method, "code": code})
-					})
-					p.wait()
-					p.expectCode(0)
-					f.same(before, "after the lost reply")
-				}})
-			}
-		}
-	}
+	lostReplyVariants(&fam, restTransport, "UNAVAILABLE", "INTERNAL")
 	return fam
 }
 
