@@ -15,22 +15,31 @@ import (
 // The canary is an ID token no output may ever show.
 const canary = "eyJhbGciOiJSUzI1NiJ9.CANARY-7f3a9c.sig"
 
+// startTokenFake starts the default world with api's serving plane asking
+// for the canary as its bearer token, and writes the token to a file in a
+// fresh directory.
+func startTokenFake(t *testing.T) (f *scriptFake, dir, tokenFile string) {
+	t.Helper()
+	f, err := startFake(fakerun.DefaultWorld(), fakeapp.WithRequireToken(fullName("api"), canary))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.close)
+	dir = t.TempDir()
+	tokenFile = filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(canary+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f, dir, tokenFile
+}
+
 // TestAuthenticatedProbes runs a drill against a service whose serving plane
 // requires a bearer token: with --id-token-file the probes carry it and the
 // drill passes; without it the drill refuses at preflight. Nothing the run
 // prints or writes (text, verbose, JSON report, JUnit, step summary) contains
 // the token.
 func TestAuthenticatedProbes(t *testing.T) {
-	f, err := startFake(fakerun.DefaultWorld(), fakeapp.WithRequireToken(fullName("api"), canary))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.close)
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(canary+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f, dir, tokenFile := startTokenFake(t)
 	summary := filepath.Join(dir, "summary.md")
 	junit := filepath.Join(dir, "junit.xml")
 	env := map[string]string{"GITHUB_STEP_SUMMARY": summary}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/runrollback/runrollback/fakes/fakeapp"
 	"github.com/runrollback/runrollback/fakes/fakerun"
 )
 
@@ -149,16 +148,7 @@ func scriptDrilledOnce(ts *testscript.TestScript, neg bool, args []string) {
 // A hook that refuses (HTTP 500, retried once) makes a warning, and the exit
 // code stays the drill's.
 func TestNotifyCanary(t *testing.T) {
-	f, err := startFake(fakerun.DefaultWorld(), fakeapp.WithRequireToken(fullName("api"), canary))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.close)
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(canary+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f, dir, tokenFile := startTokenFake(t)
 	junit := filepath.Join(dir, "junit.xml")
 	hook := newWebhook(http.StatusOK)
 	t.Cleanup(hook.srv.Close)
