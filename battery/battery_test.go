@@ -197,6 +197,15 @@ func sigintInWrite() family {
 	return fam
 }
 
+// where is the machine recover runs on: a, where the drill ran ("here"), or
+// another one ("elsewhere"), which has none of a's local journal.
+func (f *fake) where(a machine, where string) machine {
+	if where == "elsewhere" {
+		return f.machine("b")
+	}
+	return a
+}
+
 // finishRecover runs recover on m until it says nothing is in flight:
 // recover on another machine asks for --force while the dead run's lease is
 // live (exit 3, changing nothing), then finishes with it.
@@ -235,11 +244,7 @@ func sigkillAtPause() family {
 					p.waitPaused(step)
 					p.signal(syscall.SIGKILL)
 					p.wait()
-					m := a
-					if where == "elsewhere" {
-						m = f.machine("b")
-					}
-					f.finishRecover(t, m, svc)
+					f.finishRecover(t, f.where(a, where), svc)
 					f.same(before, "after recover")
 				}})
 			}
@@ -271,11 +276,7 @@ func sigkillInWrite() family {
 					p.signal(syscall.SIGKILL)
 					p.wait()
 					f.release()
-					m := a
-					if where == "elsewhere" {
-						m = f.machine("b")
-					}
-					f.finishRecover(t, m, svc)
+					f.finishRecover(t, f.where(a, where), svc)
 					f.same(before, "after recover")
 				}})
 			}

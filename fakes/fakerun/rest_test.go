@@ -426,53 +426,27 @@ func TestRESTRawHTTP(t *testing.T) {
 		t.Errorf("after PATCH: traffic %v, launch stage %v", got.GetTraffic(), got.GetLaunchStage())
 	}
 
-	code, m, _ = rawCall(t, srv, "PATCH", p+"?updateMask=traffic", body)
-	if code != http.StatusConflict {
-		t.Errorf("PATCH with a stale etag = %d, want 409", code)
+	// Refusals: the HTTP status and Google's error body, with the gRPC status.
+	for _, tt := range []struct {
+		what, method, path, body string
+		status                   int
+		grpcStatus, message      string
+	}{
+		{"PATCH with a stale etag", "PATCH", p + "?updateMask=traffic", body, http.StatusConflict, "ABORTED", "etag"},
+		{"GET with an unknown query parameter", "GET", p + "?foo=1", "", http.StatusBadRequest, "INVALID_ARGUMENT", `Unknown name "foo"`},
+		{"PATCH with an unknown body field", "PATCH", p + "?updateMask=traffic", `{"trafic":[]}`, http.StatusBadRequest, "INVALID_ARGUMENT", "trafic"},
+		{"PUT", "PUT", p, "{}", http.StatusNotFound, "NOT_FOUND", "serves no PUT"},
+		{"GET of a job", "GET", "/v2/projects/local-project/locations/us-central1/jobs/x", "", http.StatusNotFound, "NOT_FOUND", "serves no GET"},
+		{"GET of a worker pool's revision", "GET", "/v2/" + loc + "/workerPools/w/revisions/w-00001-abc", "", http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid revision name"},
+		{"GET :getIamPolicy", "GET", "/v2/" + apiName + ":getIamPolicy", "", http.StatusNotImplemented, "UNIMPLEMENTED", "IAM"},
+		{"GET with pageSize=-1", "GET", "/v2/" + loc + "/services?pageSize=-1", "", http.StatusBadRequest, "INVALID_ARGUMENT", "page_size"},
+	} {
+		code, m, _ := rawCall(t, srv, tt.method, tt.path, tt.body)
+		if code != tt.status {
+			t.Errorf("%s = %d, want %d", tt.what, code, tt.status)
+		}
+		wantRawError(t, tt.what, m, float64(tt.status), tt.grpcStatus, tt.message)
 	}
-	wantRawError(t, "PATCH with a stale etag", m, 409, "ABORTED", "etag")
-
-	code, m, _ = rawCall(t, srv, "GET", p+"?foo=1", "")
-	if code != http.StatusBadRequest {
-		t.Errorf("GET with an unknown query parameter = %d, want 400", code)
-	}
-	wantRawError(t, "GET with an unknown query parameter", m, 400, "INVALID_ARGUMENT", `Unknown name "foo"`)
-
-	code, m, _ = rawCall(t, srv, "PATCH", p+"?updateMask=traffic", `{"trafic":[]}`)
-	if code != http.StatusBadRequest {
-		t.Errorf("PATCH with an unknown body field = %d, want 400", code)
-	}
-	wantRawError(t, "PATCH with an unknown body field", m, 400, "INVALID_ARGUMENT", "trafic")
-
-	code, m, _ = rawCall(t, srv, "PUT", p, "{}")
-	if code != http.StatusNotFound {
-		t.Errorf("PUT = %d, want 404", code)
-	}
-	wantRawError(t, "PUT", m, 404, "NOT_FOUND", "serves no PUT")
-
-	code, m, _ = rawCall(t, srv, "GET", "/v2/projects/local-project/locations/us-central1/jobs/x", "")
-	if code != http.StatusNotFound {
-		t.Errorf("GET of a job = %d, want 404", code)
-	}
-	wantRawError(t, "GET of a job", m, 404, "NOT_FOUND", "serves no GET")
-
-	code, m, _ = rawCall(t, srv, "GET", "/v2/"+loc+"/workerPools/w/revisions/w-00001-abc", "")
-	if code != http.StatusBadRequest {
-		t.Errorf("GET of a worker pool's revision = %d, want 400", code)
-	}
-	wantRawError(t, "GET of a worker pool's revision", m, 400, "INVALID_ARGUMENT", "Invalid revision name")
-
-	code, m, _ = rawCall(t, srv, "GET", "/v2/"+apiName+":getIamPolicy", "")
-	if code != http.StatusNotImplemented {
-		t.Errorf("GET :getIamPolicy = %d, want 501", code)
-	}
-	wantRawError(t, "GET :getIamPolicy", m, 501, "UNIMPLEMENTED", "IAM")
-
-	code, m, _ = rawCall(t, srv, "GET", "/v2/"+loc+"/services?pageSize=-1", "")
-	if code != http.StatusBadRequest {
-		t.Errorf("GET with pageSize=-1 = %d, want 400", code)
-	}
-	wantRawError(t, "GET with pageSize=-1", m, 400, "INVALID_ARGUMENT", "page_size")
 }
 
 // NewUnstartedServer lets a test register more gRPC services before Start.
